@@ -1,0 +1,63 @@
+"""Run, Pause/Resume and Stop buttons with a progress bar (round, phase, iteration, ETA)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QStyle, QWidget
+
+from gui.run_model import RunModel
+
+PROGRESS_SCALE = 1000
+
+
+class RunControls(QWidget):
+    """Buttons emit requests; :meth:`refresh` mirrors the run model and whether a worker is alive."""
+
+    run_requested = Signal()
+    pause_requested = Signal()
+    resume_requested = Signal()
+    stop_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        icon = self.style().standardIcon
+        self.run_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaPlay), "Run")
+        self.pause_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaPause), "Pause")
+        self.stop_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaStop), "Stop")
+        self._icons = {False: self.pause_button.icon(), True: self.run_button.icon()}
+        self.progress = QProgressBar()
+        self.progress.setRange(0, PROGRESS_SCALE)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("ready")
+        self.progress.setMinimumWidth(420)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        for button in (self.run_button, self.pause_button, self.stop_button):
+            layout.addWidget(button)
+        layout.addWidget(self.progress, stretch=3)
+        layout.addWidget(self.status, stretch=2)
+        self.run_button.clicked.connect(self.run_requested)
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.stop_button.clicked.connect(self.stop_requested)
+        self._paused = False
+        self.set_state(running=False, valid=True)
+
+    def _toggle_pause(self) -> None:
+        (self.resume_requested if self._paused else self.pause_requested).emit()
+
+    def set_state(self, running: bool, valid: bool, paused: bool = False) -> None:
+        """Enable what makes sense: Run when idle with a valid scenario, Pause and Stop while running."""
+        self._paused = paused
+        self.run_button.setEnabled(valid and not running)
+        self.run_button.setToolTip("" if valid else "fix the scenario's errors first")
+        self.pause_button.setEnabled(running)
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_button.setIcon(self._icons[paused])
+        self.stop_button.setEnabled(running)
+
+    def refresh(self, model: RunModel) -> None:
+        self.progress.setValue(int(round(model.fraction * PROGRESS_SCALE)))
+        self.progress.setFormat(model.progress_text())
+        self.status.setText(model.message)

@@ -1,0 +1,256 @@
+"""The scenario editor: a form generated from the Scenario's fields, an agents table, open/save TOML.
+
+Every edit is validated by ``marketeq.load_scenario`` itself (the form is written out as TOML text), so
+the message shown beside a field is exactly the CLI's one-line ``ScenarioError`` message.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+import marketeq
+from gui.agents_table import AgentsTable
+from gui.field_editors import FieldEditor, error_label
+
+SECTIONS = ("market", "frictions", "solver", "run")
+VALIDATE_DELAY_MS = 200
+
+
+def scenario_dirs() -> list[Path]:
+    """Where shipped scenarios live: the checkout's ``scenarios/`` and the working directory's."""
+    dirs = [Path(__file__).resolve().parents[1] / "scenarios", Path.cwd() / "scenarios"]
+    unique = dict.fromkeys(d.resolve() for d in dirs if d.is_dir())
+    return list(unique)
+
+
+def shipped_scenarios() -> list[Path]:
+    found = {p.name: p for d in scenario_dirs() for p in d.glob("*.toml")}
+    return [found[name] for name in sorted(found)]
+
+
+class ScenarioForm(QWidget):
+    """Edits one scenario; :attr:`scenario` is the last valid one (``None`` while the form has an error)."""
+
+    changed = Signal()  # after each validation
+    validity_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.path: Path | None = None
+        self.scenario: marketeq.Scenario | None = None
+        self.editors: dict[str, FieldEditor] = {}
+        self._valid = False
+        self._timer = QTimer(self, singleShot=True, interval=VALIDATE_DELAY_MS)
+        self._timer.timeout.connect(self.validate)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(self._file_row())
+        self.file_label = QLabel("no file")
+        self.file_label.setWordWrap(True)
+        self.general_error = error_label()
+        outer.addWidget(self.file_label)
+        outer.addWidget(self.general_error)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self._build_fields())
+        outer.addWidget(scroll)
+
+    # --- construction --------------------------------------------------------------------------------
+    def _file_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.shipped = QComboBox()
+        self.shipped.addItem("Shipped scenarios…", None)
+        for path in shipped_scenarios():
+            self.shipped.addItem(path.stem, str(path))
+        self.shipped.activated.connect(self._open_shipped)
+        open_button, save_button = QPushButton("Open…"), QPushButton("Save as…")
+        open_button.clicked.connect(self.open_dialog)
+        save_button.clicked.connect(self.save_dialog)
+        row.addWidget(self.shipped, stretch=1)
+        row.addWidget(open_button)
+        row.addWidget(save_button)
+        return row
+
+    def _build_fields(self) -> QWidget:
+        inner = QWidget()
+        layout = QVBoxLayout(inner)
+        fields = marketeq.Scenario.model_fields
+        top = QFormLayout()
+        for key in ("name", "description"):
+            self._add_editor(top, key, fields[key])
+        layout.addLayout(top)
+        for section in SECTIONS:
+            box = QGroupBox(section.capitalize())
+            form = QFormLayout(box)
+            for name, info in fields[section].annotation.model_fields.items():
+                self._add_editor(form, f"{section}.{info.alias or name}", info)
+            layout.addWidget(box)
+            if section == "frictions":
+                layout.addWidget(self._agents_box())
+        layout.addStretch(1)
+        return inner
+
+    def _add_editor(self, form: QFormLayout, path: str, info: Any) -> None:
+        editor = FieldEditor(path, info)
+        editor.edited.connect(self._schedule)
+        self.editors[path] = editor
+        form.addRow(path.rsplit(".", 1)[-1].replace("_", " "), editor)
+
+    def _agents_box(self) -> QGroupBox:
+        box = QGroupBox("Agents")
+        layout = QVBoxLayout(box)
+        hint = QLabel("gamma: risk aversion (> 0); xi: endowment exposure (the xi must sum to 0)")
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+        self.agents = AgentsTable()
+        self.agents.edited.connect(self._schedule)
+        layout.addWidget(self.agents)
+        return box
+
+    # --- values --------------------------------------------------------------------------------------
+    def set_data(self, data: dict[str, Any]) -> None:
+        """Fill the form from a scenario dictionary (TOML keys); missing optional fields get defaults."""
+        for path, editor in self.editors.items():
+            head, _, leaf = path.rpartition(".")
+            source = data.get(head, {}) if head else data
+            editor.set_value(source.get(leaf, editor.default) if isinstance(source, dict) else editor.default)
+        self.agents.set_agents(data.get("agents", []))
+        self.validate()
+
+    def set_scenario(self, scenario: marketeq.Scenario, path: Path | None = None) -> None:
+        self.path = path
+        self.file_label.setText(str(path) if path else f"{scenario.name} (not saved)")
+        self.set_data(scenario.model_dump(by_alias=True, exclude_none=True))
+
+    def data(self) -> dict[str, Any]:
+        """The form as a scenario dictionary, with TOML keys; unparseable text is passed on as text."""
+        data: dict[str, Any] = {section: {} for section in SECTIONS}
+        for path, editor in self.editors.items():
+            head, _, leaf = path.rpartition(".")
+            value = editor.value()
+            if value is not None:
+                (data[head] if head else data)[leaf] = value
+        data["agents"] = self.agents.agents()
+        return data
+
+    def toml_text(self) -> str:
+        return tomli_w.dumps(self.data())
+
+    # --- validation ----------------------------------------------------------------------------------
+    def _schedule(self) -> None:
+        self._timer.start()
+
+    def validate(self) -> marketeq.Scenario | None:
+        """Validate the form now; show the engine's message beside the offending field."""
+        self._timer.stop()
+        for editor in self.editors.values():
+            editor.set_error("")
+        self.agents.set_error("", None)
+        self.general_error.hide()
+        try:
+            self.scenario = marketeq.load_scenario("", text=self.toml_text())
+        except marketeq.ScenarioError as exc:
+            self.scenario = None
+            self._show_error(exc)
+        valid = self.scenario is not None
+        if valid != self._valid:
+            self._valid = valid
+            self.validity_changed.emit(valid)
+        self.changed.emit()
+        return self.scenario
+
+    def _show_error(self, exc: marketeq.ScenarioError) -> None:
+        field, message = exc.field, str(exc)
+        if field.startswith("agents"):
+            self.agents.set_error(message, field)
+            return
+        key = field
+        while key not in self.editors and "[" in key:  # solver.agents_lr[1] -> solver.agents_lr
+            key = key[: key.rindex("[")]
+        if key in self.editors:
+            self.editors[key].set_error(message)
+        else:
+            self.general_error.setText(message)
+            self.general_error.show()
+
+    def error_text(self, field: str) -> str:
+        """The message shown for a field path (``agents`` for the table, ``""`` for the general line)."""
+        if field.startswith("agents"):
+            return self.agents.error.text() if not self.agents.error.isHidden() else ""
+        editor = self.editors.get(field)
+        if editor is None:
+            return self.general_error.text() if not self.general_error.isHidden() else ""
+        return editor.error.text() if not editor.error.isHidden() else ""
+
+    # --- files ---------------------------------------------------------------------------------------
+    def load_file(self, path: str | Path) -> bool:
+        """Open a TOML scenario; an invalid one is still shown, with its errors beside the fields."""
+        path = Path(path)
+        try:
+            scenario = marketeq.load_scenario(path)
+        except marketeq.ScenarioError as exc:
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                self.general_error.setText(str(exc))
+                self.general_error.show()
+                return False
+            self.path = path
+            self.file_label.setText(f"{path} (has errors)")
+            self.set_data(data)
+            if self.scenario is not None:  # e.g. an unknown key the form cannot show
+                self.general_error.setText(str(exc))
+                self.general_error.show()
+            return True
+        self.set_scenario(scenario, path)
+        return True
+
+    def save_file(self, path: str | Path) -> bool:
+        scenario = self.validate()
+        if scenario is None:
+            self.general_error.setText("cannot save: fix the error shown in the form first")
+            self.general_error.show()
+            return False
+        path = Path(path)
+        path.write_text(marketeq.scenario_to_toml(scenario), encoding="utf-8")
+        self.path = path
+        self.file_label.setText(str(path))
+        return True
+
+    def _open_shipped(self, index: int) -> None:
+        path = self.shipped.itemData(index)
+        if path:
+            self.load_file(path)
+
+    def _start_dir(self) -> str:
+        return str(self.path.parent if self.path else (scenario_dirs() or [Path.cwd()])[0])
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open scenario", self._start_dir(), "Scenario (*.toml)")
+        if path:
+            self.load_file(path)
+
+    def save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save scenario", self._start_dir(), "Scenario (*.toml)")
+        if path:
+            self.save_file(path if path.endswith(".toml") else path + ".toml")
+
+
+__all__ = ["ScenarioForm", "scenario_dirs", "shipped_scenarios"]

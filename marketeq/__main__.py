@@ -1,0 +1,5 @@
+import sys
+
+from marketeq.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Market mathematics: pure tensor functions, no optimisers and no IO."""

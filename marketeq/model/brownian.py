@@ -1,0 +1,61 @@
+"""Seeded Brownian increments, so that solvers, oracles and metrics run on identical paths."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+_STREAMS = {"train": 1, "test": 2, "gap": 3}
+
+
+def stream_seed(seed: int, stream: str) -> int:
+    """A seed for one named random stream of a run, independent of the others."""
+    digest = hashlib.sha256(f"{seed}:{_STREAMS[stream]}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+@dataclass(frozen=True)
+class Brownian:
+    """Increments dW (B, K) and the path W (B, K+1) with W_0 = 0."""
+
+    dW: Tensor
+    W: Tensor
+
+    @classmethod
+    def from_increments(cls, dW: Tensor) -> Brownian:
+        zero = torch.zeros_like(dW[:, :1])
+        return cls(dW, torch.cat([zero, dW.cumsum(1)], dim=1))
+
+    @property
+    def n_paths(self) -> int:
+        return int(self.dW.shape[0])
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> Brownian:
+        return Brownian(self.dW.to(device, dtype), self.W.to(device, dtype))
+
+
+class BrownianSource:
+    """Draws batches of increments from one seeded CPU generator (identical numbers on every device)."""
+
+    def __init__(self, seed: int, n_steps: int, dt: float, device: torch.device, dtype: torch.dtype) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+        self.n_steps, self.dt, self.device, self.dtype = n_steps, dt, device, dtype
+
+    def draw(self, n_paths: int) -> Brownian:
+        dW = torch.randn(n_paths, self.n_steps, generator=self.generator, dtype=torch.float64)
+        return Brownian.from_increments(dW * self.dt**0.5).to(self.device, self.dtype)
+
+    def get_state(self) -> Tensor:
+        return self.generator.get_state()
+
+    def set_state(self, state: Tensor) -> None:
+        self.generator.set_state(state)
+
+
+def brownian_test_set(seed: int, n_paths: int, n_steps: int, dt: float, device: torch.device | str = "cpu",
+                  dtype: torch.dtype = torch.float64) -> Brownian:
+    """The fixed test set of a run: the same paths for every method, device and dtype given the seed."""
+    return BrownianSource(stream_seed(seed, "test"), n_steps, dt, torch.device(device), dtype).draw(n_paths)

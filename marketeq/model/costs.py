@@ -1,0 +1,42 @@
+"""The trading cost ``G(x) = (lambda/q)|x|^q``: the one home of G, G' and (G')^-1 (model.md section 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class PowerCost:
+    """``G(x) = (lam/q)|x|^q`` with ``q`` in (1, 2]; ``G'(x) = lam sign(x)|x|^(q-1)``."""
+
+    lam: float
+    q: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 1.0 < self.q <= 2.0:
+            raise ValueError(f"q = {self.q}: must lie in (1, 2]")
+        if self.lam < 0:
+            raise ValueError(f"lambda = {self.lam}: must be >= 0")
+
+    def cost(self, rate: Tensor) -> Tensor:
+        """G(rate), elementwise."""
+        if self.q == 2.0:
+            return 0.5 * self.lam * rate * rate
+        return (self.lam / self.q) * rate.abs().pow(self.q)
+
+    def marginal(self, rate: Tensor) -> Tensor:
+        """G'(rate), elementwise."""
+        if self.q == 2.0:
+            return self.lam * rate
+        return self.lam * torch.sign(rate) * rate.abs().pow(self.q - 1.0)
+
+    def inverse_marginal(self, y: Tensor) -> Tensor:
+        """(G')^-1(y) = sign(y)|y/lam|^(1/(q-1)): the rate whose marginal cost is y."""
+        if self.lam == 0:
+            raise ValueError("(G')^-1 is undefined without trading costs (lambda = 0)")
+        if self.q == 2.0:
+            return y / self.lam
+        return torch.sign(y) * (y.abs() / self.lam).pow(1.0 / (self.q - 1.0))

@@ -1,0 +1,505 @@
+"""Scenario files: TOML text validated into one frozen, typed scenario object.
+
+Every way a scenario can be wrong ends in :class:`ScenarioError`, whose message is one
+line naming the field, the offending value and what is allowed, e.g.
+``my.toml: frictions.q = 2.5: must be a number in (1, 2] (cost exponent q; 2 is quadratic)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tomli_w
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "Agent",
+    "Frictions",
+    "Market",
+    "RunSettings",
+    "Scenario",
+    "ScenarioError",
+    "SolverSettings",
+    "load_scenario",
+    "scenario_to_toml",
+]
+
+
+def _no_text_for_numbers(value: Any) -> Any:
+    """TOML is typed: a quoted ``"1.0"`` or a ``true`` is not a number, even where Python could coerce it."""
+    if isinstance(value, str | bytes | bool):
+        raise PydanticCustomError("number_type", "must be a number, not {kind}",
+                                  {"kind": "true/false" if isinstance(value, bool) else "text"})
+    return value
+
+
+_Number = BeforeValidator(_no_text_for_numbers)
+PositiveFloat = Annotated[float, _Number, Field(gt=0, allow_inf_nan=False)]
+FiniteFloat = Annotated[float, _Number, Field(allow_inf_nan=False)]
+StrictBool = Annotated[bool, Field(strict=True)]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; ``str()`` is one line naming field, value and what is allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: str, source: str | None = None) -> None:
+        self.field, self.value, self.allowed, self.source = field, value, allowed, source
+        where = f"{source}: " if source else ""
+        shown = _short(value, limit=None if field == "file" else 60)  # a path is never cut short
+        head = f"{field} is missing" if value is _MISSING else f"{field} = {shown}"
+        super().__init__(" ".join(f"{where}{head}: {allowed}".split()))
+
+
+class _Shown(str):
+    """A value already written for people (``1 agent``): shown as is, without quotes."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _short(value: Any, limit: int | None = 60) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()  # as written in TOML
+    text = repr(value) if not isinstance(value, str) or value else "''"
+    text = " ".join(text.split())
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _Rule(ValueError):
+    """A rule across fields, raised inside pydantic and reported as a :class:`ScenarioError` of its field."""
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(f"{field} = {_short(value)}: {allowed}")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=False)
+
+
+class Market(_Frozen):
+    """The exogenous market: terminal price ``S_T = beta*T + alpha*W_T``, supply, horizon, grid."""
+
+    alpha: PositiveFloat = Field(description="volatility of the terminal fundamental")
+    beta: FiniteFloat = Field(description="drift of the terminal fundamental")
+    supply: PositiveFloat = Field(description="net supply s of the risky asset")
+    horizon: PositiveFloat = Field(description="time horizon T")
+    steps: Annotated[int, _Number, Field(ge=1, le=100_000)] = Field(description="Euler steps K on [0, T]")
+
+    @property
+    def dt(self) -> float:
+        return self.horizon / self.steps
+
+
+class Agent(_Frozen):
+    """One agent: absolute risk aversion ``gamma``, endowment exposure ``xi`` (income loading ``xi*W_t``)."""
+
+    gamma: PositiveFloat = Field(description="absolute risk aversion")
+    xi: FiniteFloat = Field(description="endowment exposure; the agents' xi sum to 0")
+    name: str | None = None
+
+
+class Frictions(_Frozen):
+    """Trading cost ``G(x) = (lambda/q)|x|^q`` on the trading rate."""
+
+    lam: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False, alias="lambda")] = Field(
+        description="cost scale lambda in G(x) = (lambda/q)|x|^q; 0 is frictionless")
+    q: Annotated[float, _Number, Field(gt=1, le=2, allow_inf_nan=False)] = Field(
+        2.0, description="cost exponent q; 2 is quadratic")
+
+
+IntList = Annotated[list[Annotated[int, _Number, Field(ge=0)]], Field(min_length=1)]
+RateList = Annotated[
+    list[Annotated[float, _Number, Field(gt=0, le=10, allow_inf_nan=False)]], Field(min_length=1)
+]
+HiddenList = Annotated[list[Annotated[int, _Number, Field(ge=1, le=4096)]], Field(max_length=16)]
+
+
+class SolverSettings(_Frozen):
+    """Training schedule and networks. Per-round lists repeat their last entry for later rounds."""
+
+    method: Literal["rlink"] = "rlink"
+    rounds: Annotated[int, _Number, Field(ge=1, le=10_000)] = 10
+    mu_mode: Literal["learned", "known"] = "learned"
+    warm_start: StrictBool = True
+    batch_size: Annotated[int, _Number, Field(ge=2, le=1_000_000)] = 512
+    market_batch_size: Annotated[int, _Number, Field(ge=2, le=1_000_000)] = 4096
+    agents_iterations: IntList = [300]
+    market_iterations: IntList = [300]
+    agents_lr: RateList = [1e-3]
+    market_lr: RateList = [1e-3]
+    agents_hidden: HiddenList = [64, 64]
+    market_hidden: HiddenList = [64, 64]
+    clearing_weight: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = 1.0
+    eval_every: Annotated[int, _Number, Field(ge=1)] = 50
+    # MLP correction on top of the time-dependent linear feedback, in the policy and in mu; "auto" uses
+    # it only for power costs (q < 2), where the equilibrium is nonlinear in the state.
+    nonlinear: Literal["auto", "on", "off"] = "auto"
+    link_form: Literal["increments", "levels"] = "increments"
+    link_weight: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = 1.0
+
+    def round_schedule(self, round_index: int) -> tuple[int, int, float, float]:
+        """(agents iterations, market iterations, agents lr, market lr) of a 0-based round."""
+
+        def pick(values: list[Any]) -> Any:
+            return values[min(round_index, len(values) - 1)]
+
+        return (
+            pick(self.agents_iterations),
+            pick(self.market_iterations),
+            pick(self.agents_lr),
+            pick(self.market_lr),
+        )
+
+    @property
+    def total_iterations(self) -> int:
+        return sum(sum(self.round_schedule(r)[:2]) for r in range(self.rounds))
+
+
+class RunSettings(_Frozen):
+    """Reproducibility and hardware: seed, test set size, dtype and device."""
+
+    seed: Annotated[int, _Number, Field(ge=0, lt=2**63)] = 0
+    test_paths: Annotated[int, _Number, Field(ge=2, le=10_000_000)] = 3000
+    dtype: Literal["float32", "float64"] = "float32"
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+
+
+class Scenario(_Frozen):
+    """A complete, validated scenario: market, agents, frictions, solver and run settings."""
+
+    name: str = "scenario"
+    description: str = ""
+    market: Market
+    agents: Annotated[list[Agent], Field(min_length=2, max_length=1000)]
+    frictions: Frictions
+    solver: SolverSettings = SolverSettings()
+    run: RunSettings = RunSettings()
+
+    @field_validator("agents")
+    @classmethod
+    def _exposures_sum_to_zero(cls, agents: list[Agent]) -> list[Agent]:
+        total = math.fsum(a.xi for a in agents)
+        scale = max(1.0, math.fsum(abs(a.xi) for a in agents))
+        if abs(total) > 1e-9 * scale:
+            raise _Rule(
+                "agents.xi", [a.xi for a in agents],
+                f"they sum to {total:.6g}, but the endowment exposures xi must sum to 0 "
+                "(the frictionless market clears with a constant return only then)",
+            )
+        return agents
+
+    @model_validator(mode="after")
+    def _known_mu_needs_identity(self) -> Scenario:
+        if self.solver.mu_mode == "known" and self.frictions.q != 2 and self.n_agents > 2:
+            raise _Rule(
+                "solver.mu_mode", "known",
+                f"needs q = 2 or exactly 2 agents (the return identity), but q = {self.frictions.q:g} "
+                f"with {self.n_agents} agents; use mu_mode = 'learned'",
+            )
+        return self
+
+    @property
+    def n_agents(self) -> int:
+        return len(self.agents)
+
+    @property
+    def gammas(self) -> list[float]:
+        return [a.gamma for a in self.agents]
+
+    @property
+    def xis(self) -> list[float]:
+        return [a.xi for a in self.agents]
+
+    @property
+    def agent_names(self) -> list[str]:
+        return [a.name or f"agent {i + 1}" for i, a in enumerate(self.agents)]
+
+    def replace(self, **changes: Any) -> Scenario:
+        """A validated copy with top-level sections or dotted fields replaced, e.g. ``{"run.seed": 3}``.
+
+        Keys are written as in TOML and in error messages: ``"frictions.lambda"`` (``"frictions.lam"``
+        works too), ``"agents[1].gamma"``; values may be plain data or scenario models.
+        """
+        data = self.model_dump(by_alias=True)
+        for key, value in changes.items():
+            parts: list[str | int] = [int(p) if p.isdigit() else _ALIASES.get(p, p)
+                                      for p in re.findall(r"[^.\[\]]+", key)]
+            target: Any = data
+            for part in parts[:-1]:
+                try:
+                    target = target[part]
+                except (KeyError, IndexError, TypeError):
+                    raise ScenarioError(key, value, f"no such field in the scenario (at {part!r}); give a "
+                                        "dotted path such as 'run.seed' or 'agents[0].gamma'") from None
+            if not parts or not isinstance(target, dict | list):
+                raise ScenarioError(key, value, "not a field path; give e.g. 'run.seed' or 'agents[0].gamma'")
+            try:
+                target[parts[-1]] = _plain(value)
+            except (IndexError, TypeError):
+                raise ScenarioError(key, value, f"no such entry (there are {len(target)} agents)") from None
+        return _validate(data, source=None)
+
+
+_ALIASES = {"lam": "lambda"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(by_alias=True)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --- error messages ----------------------------------------------------------------------------------
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _internal(part):
+            text += ("." if text else "") + str(part)
+    return text or "scenario"
+
+
+def _internal(part: Any) -> bool:
+    return isinstance(part, str) and part.startswith(("function-", "constrained-"))
+
+
+def _unwrap(annotation: Any, metadata: list[Any]) -> tuple[Any, list[Any]]:
+    """Strip ``Annotated`` (collecting its constraints) and ``X | None``."""
+    while True:
+        if typing.get_origin(annotation) is Annotated:
+            annotation, *extras = typing.get_args(annotation)
+            for extra in extras:
+                metadata = metadata + (list(extra.metadata) if isinstance(extra, FieldInfo) else [extra])
+        elif isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+            annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+        else:
+            return annotation, metadata
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _model_field(model: type[BaseModel], key: Any) -> FieldInfo | None:
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return info
+    return None
+
+
+def _field_at(loc: tuple[Any, ...]) -> tuple[Any, list[Any], str] | None:
+    """(type, constraints, description) of the field a pydantic error location points at."""
+    annotation, metadata, description = Scenario, [], ""
+    for part in (p for p in loc if not _internal(p)):
+        annotation, metadata = _unwrap(annotation, metadata)
+        if isinstance(part, int) and typing.get_origin(annotation) is list:
+            annotation, metadata, description = typing.get_args(annotation)[0], [], ""
+        elif isinstance(part, str) and _is_model(annotation):
+            info = _model_field(annotation, part)
+            if info is None:
+                return None
+            annotation, metadata, description = info.annotation, list(info.metadata), info.description or ""
+        else:
+            return None
+    annotation, metadata = _unwrap(annotation, metadata)
+    return annotation, metadata, description
+
+
+def _fmt(number: Any) -> str:
+    if isinstance(number, int) and number > 2**30 and number & (number - 1) == 0:
+        return f"2**{number.bit_length() - 1}"
+    return f"{number:g}" if isinstance(number, float) else str(number)
+
+
+def _range(metadata: list[Any]) -> str:
+    """``> 0``, ``>= 1``, ``in (1, 2]`` from annotated-types constraints."""
+    low = high = None
+    for item in metadata:
+        for attr, symbol, bracket in (("gt", ">", "("), ("ge", ">=", "[")):
+            if getattr(item, attr, None) is not None:
+                low = (symbol, bracket, _fmt(getattr(item, attr)))
+        for attr, symbol, bracket in (("lt", "<", ")"), ("le", "<=", "]")):
+            if getattr(item, attr, None) is not None:
+                high = (symbol, bracket, _fmt(getattr(item, attr)))
+    if low and high:
+        return f" in {low[1]}{low[2]}, {high[2]}{high[1]}"
+    bound = low or high
+    return f" {bound[0]} {bound[2]}" if bound else ""
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def _min_length(metadata: list[Any]) -> int | None:
+    return next((m.min_length for m in metadata if getattr(m, "min_length", None)), None)
+
+
+_WORDS = {bool: ("true or false", "true/false values"), str: ("text in quotes", "texts in quotes"),
+          int: ("an integer", "integers"), float: ("a number", "numbers")}
+
+
+def _expected(annotation: Any, metadata: list[Any], key: str = "", plural: bool = False) -> str:
+    """What a field allows, in words: ``a number > 0``, ``one of 'cpu', 'cuda', 'auto'``, ..."""
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(c) for c in typing.get_args(annotation))
+    if origin is list:
+        item, item_meta = _unwrap(typing.get_args(annotation)[0], [])
+        low = _min_length(metadata) or 0
+        if _is_model(item):
+            keys = ", ".join(info.alias or name for name, info in item.model_fields.items())
+            return f"at least {_count(low, f'[[{key}]] table')} (one per agent; keys: {keys})"
+        size = f" with at least {_count(low, 'entry', 'entries')}" if low else ""
+        return f"a list of {_expected(item, item_meta, plural=True)}{size}"
+    if _is_model(annotation):
+        keys = ", ".join(info.alias or name for name, info in annotation.model_fields.items())
+        return f"a [{key}] table (keys: {keys})"
+    single, many = _WORDS.get(annotation, (getattr(annotation, "__name__", str(annotation)),) * 2)
+    return (many if plural else single) + _range(metadata)
+
+
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    parent = _field_at(loc[:-1])
+    model = parent[0] if parent else None
+    if not _is_model(model):
+        return "unknown key; remove it or check its spelling (see scenarios/quickstart.toml)"
+    keys = [info.alias or name for name, info in model.model_fields.items()]
+    sections = {Scenario: "at the top level", Agent: "in [[agents]]"}
+    section = sections.get(model, f"in [{_format_loc(loc[:-1])}]")
+    close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key {section}; allowed: {', '.join(keys)}{hint}"
+
+
+def _explain(error: dict[str, Any]) -> tuple[Any, str]:
+    """(value to show, what is allowed) for one pydantic error."""
+    kind, loc, value = error["type"], error["loc"], error.get("input")
+    field = _field_at(loc)
+    if kind == "extra_forbidden":
+        return value, _unknown_key(loc)
+    if field is None:
+        return value, error["msg"][0].lower() + error["msg"][1:]
+    annotation, metadata, description = field
+    key = next((str(p) for p in reversed(loc) if isinstance(p, str) and not _internal(p)), "")
+    if _is_model(annotation) and loc and isinstance(loc[-1], int):
+        expected = f"a [[{key}]] table (keys: {', '.join(annotation.model_fields)})"
+    else:
+        expected = _expected(annotation, metadata, key)
+    if kind == "finite_number":
+        expected = expected.replace("a number", "a finite number")
+    about = f" ({description})" if description else ""
+    if kind == "missing":
+        return _MISSING, f"required; add {expected}{about}"
+    if loc == ("agents",) and kind in ("too_short", "too_long") and isinstance(value, list):
+        ctx = error.get("ctx", {})
+        short = kind == "too_short"
+        bound = f"at least {ctx.get('min_length')}" if short else f"at most {ctx.get('max_length')}"
+        allowed = f"a market needs {bound} agents{' (N >= 2)' if short else ''}, one [[agents]] table each"
+        return _Shown(_count(len(value), "agent")), allowed
+    if kind == "list_type" and _is_model(_unwrap(typing.get_args(annotation)[0], [])[0]):
+        return value, f"must be an array of tables: write [[{key}]] (double brackets) once per agent"
+    if kind == "number_type" and isinstance(value, str):
+        try:
+            float(value)
+            return value, f"must be {expected}{about}, written without quotes"
+        except ValueError:
+            pass
+    return value, f"must be {expected}{about}"
+
+
+def _validate(data: Any, source: str | None) -> Scenario:
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        rule = err.get("ctx", {}).get("error")
+        if isinstance(rule, _Rule):
+            raise ScenarioError(rule.field, rule.value, rule.allowed, source) from None
+        value, allowed = _explain(err)
+        raise ScenarioError(_format_loc(err["loc"]), value, allowed, source) from None
+
+
+# --- files -------------------------------------------------------------------------------------------
+
+def _read_text(path: Path) -> str:
+    name = str(path)
+    if path.is_dir():
+        raise ScenarioError("file", name, "is a directory; give the path of a scenario .toml file")
+    if not path.is_file():
+        raise ScenarioError("file", name, "no such scenario file; give the path of a .toml file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError("file", name, f"cannot be read ({exc.strerror})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ScenarioError("file", name, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}: "
+                                          f"{exc.reason}); save it as UTF-8") from None
+
+
+def _toml_error(exc: tomllib.TOMLDecodeError, text: str, source: str) -> ScenarioError:
+    message = str(exc)
+    where = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
+    reason = reason[:1].lower() + reason[1:]
+    if where is None:
+        return ScenarioError("toml", _Shown("end of document"), f"malformed TOML: {reason}; fix the syntax",
+                             source)
+    line, column = int(where[1]), int(where[2])
+    lines = text.split("\n")
+    shown = lines[line - 1].strip() if line <= len(lines) else ""
+    allowed = f"malformed TOML: {reason} (column {column}); fix the syntax there"
+    return ScenarioError(f"line {line}", shown, allowed, source)
+
+
+def load_scenario(source: str | Path, *, text: str | None = None) -> Scenario:
+    """Read and validate a scenario from a TOML file (or from ``text``, named ``source`` in errors)."""
+    name = str(source)
+    if text is None:
+        text = _read_text(Path(source))
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _toml_error(exc, text, name) from None
+    return _validate(data, source=name)
+
+
+def scenario_to_toml(scenario: Scenario) -> str:
+    """TOML text that :func:`load_scenario` turns back into an equal scenario."""
+    data = scenario.model_dump(by_alias=True, exclude_none=True)
+    return tomli_w.dumps(data)

@@ -1,0 +1,1 @@
+"""Equilibrium solvers behind one interface; ``SOLVERS`` maps a scenario's ``solver.method`` to a class."""

@@ -1,0 +1,65 @@
+"""Loss terms of the reinforcement-link solver (model.md section 4): pure functions of tensors.
+
+Shapes: B paths, K steps, N agents; time-indexed tensors carry K+1 points and Euler sums use the first K.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from marketeq.model.market import MarketModel
+
+
+def agent_utilities(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, phidot: Tensor,
+                    W: Tensor) -> Tensor:
+    """(B, N) Euler sums J^n = sum_{k<K} utility flow * dt, per path."""
+    flow = model.utility_flow(mu[:, :-1], sigma[:, :-1], phi[:, :-1], phidot[:, :-1], W[:, :-1])
+    return flow.sum(1) * model.dt
+
+
+def clearing_error(phidot: Tensor) -> Tensor:
+    """(B,) per-path mean over steps k < K of |(1/N) sum_n phidot^n_k|^2."""
+    return phidot[:, :-1].mean(-1).pow(2).mean(1)
+
+
+def terminal_error(model: MarketModel, S: Tensor, W: Tensor) -> Tensor:
+    """(B,) |S_K - beta*T - alpha*W_K|^2 per path."""
+    return (S[:, -1] - model.terminal_price(W[:, -1])).pow(2)
+
+
+def agents_loss(model: MarketModel, utilities: Tensor, phidot: Tensor, weights: Tensor,
+                clearing_weight: float) -> tuple[Tensor, dict[str, Tensor]]:
+    """Minus the weighted utilities per agent and unit of time, plus the clearing penalty.
+
+    The market inside ``utilities`` must be detached: agents are price takers.
+    """
+    utility = (utilities.mean(0) * weights).sum() / (model.n_agents * model.horizon)
+    clearing = clearing_error(phidot).mean()
+    loss = -utility + clearing_weight * clearing
+    return loss, {"agents/loss": loss, "agents/utility": utilities.sum(-1).mean(), "agents/clearing": clearing}
+
+
+def implied_clearing(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, W: Tensor) -> Tensor:
+    """(B, K+1) mean optimal rate (1/N) sum_n (G')^-1(y^n_k) implied by the path-wise marginal benefit
+    y^n_k = sum_{j>=k} [mu_j - gamma_n sigma_j (sigma_j phi^n_j + xi_n W_j)] dt (zero at k = K)."""
+    flow = model.marginal_benefit(mu[:, :-1], sigma[:, :-1], phi[:, :-1], W[:, :-1]) * model.dt
+    y = flow.flip(1).cumsum(1).flip(1)
+    y = torch.cat([y, torch.zeros_like(y[:, :1])], dim=1)
+    return model.cost.inverse_marginal(y).mean(-1)
+
+
+def link_loss(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, W: Tensor, rate_scale: float,
+              form: str = "increments") -> Tensor:
+    """The reinforcement link: the agents' implied optimal rates must clear at every step.
+
+    ``levels`` penalises the implied clearing rate r_k itself. ``increments`` penalises r_k - r_{k+1}
+    (scaled by K): the same zero set, since r_K = 0, but each mu_k enters its own term directly instead of
+    only through the sums over later steps, which leaves early returns (mu_0) poorly determined.
+    """
+    r = implied_clearing(model, mu, sigma, phi, W) / rate_scale
+    if form == "levels":
+        return r[:, :-1].pow(2).mean()
+    if form == "increments":
+        return ((r[:, :-1] - r[:, 1:]) * model.n_steps).pow(2).mean()
+    raise ValueError(f"link form {form!r}: use 'levels' or 'increments'")

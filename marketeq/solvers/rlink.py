@@ -1,0 +1,134 @@
+"""The reinforcement-link solver (model.md section 4): agents (generator) against market (discriminator).
+
+Each round trains the agents against the frozen market (price takers: every market output is detached),
+then the market against the agents' frozen roll-out. With the agents frozen their holdings do not depend
+on the market, so the market phase reuses one cached roll-out and evaluates the market on every time
+step in one batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from marketeq.model.brownian import Brownian
+from marketeq.model.rollout import Paths, price_path, roll_holdings, simulate
+from marketeq.runtime import Runtime
+from marketeq.scenario import Scenario
+from marketeq.solvers.base import Solver
+from marketeq.solvers.losses import agent_utilities, agents_loss, link_loss, terminal_error
+from marketeq.solvers.networks import MarketNet, PolicyNet
+
+MARKET_REFRESH = 10  # market iterations per cached agents' roll-out
+
+
+class ReinforcementLinkSolver(Solver):
+    """Alternating rounds of price-taking agents and a market tied to them by the reinforcement link."""
+
+    name = "rlink"
+
+    def __init__(self, scenario: Scenario, runtime: Runtime) -> None:
+        super().__init__(scenario, runtime)
+        settings, m = scenario.solver, self.model
+        self.mu_known = settings.mu_mode == "known"
+        self.nonlinear = settings.nonlinear == "on" or (settings.nonlinear == "auto" and m.cost.q != 2.0)
+        self._build_networks()
+        self.agent_weights = (m.xi.abs().max() / m.xi.abs().clamp_min(1e-12)).pow(2).clamp(max=100.0)
+        self.rate_scale = float(self.policy.scales.rate.mean())
+
+    # --- the market as the agents see it -------------------------------------------------------------
+    def _market_paths(self, phi: Tensor, W: Tensor) -> tuple[Tensor, Tensor]:
+        """(mu, sigma), each (B, K+1), of the current market along given holdings."""
+        times = self.model.times
+        sigma = self.market.sigma(times).expand(W.shape)
+        if self.mu_known:
+            return self.model.return_identity(sigma, phi, W), sigma
+        mu = self.market.mu(times.unsqueeze(-1), phi - self.model.phibar, W, self.market.mu_gains(times))
+        return mu, sigma
+
+    def _rollout(self, W: Tensor) -> tuple[Tensor, Tensor]:
+        times = self.model.times
+        gains = self.policy.grid_gains(times)
+        return roll_holdings(self.model, W, lambda k, D, Wk: self.policy(times[k], D, Wk, gains[k]))
+
+    # --- one iteration of each player ----------------------------------------------------------------
+    def _agents_step(self, optimizer: torch.optim.Optimizer) -> dict[str, Tensor]:
+        b = self.noise.draw(self.scenario.solver.batch_size)
+        phi, phidot = self._rollout(b.W)
+        with torch.no_grad():  # price taking: the agents cannot move mu or sigma
+            mu, sigma = self._market_paths(phi, b.W)
+        utilities = agent_utilities(self.model, mu, sigma, phi, phidot, b.W)
+        loss, logs = agents_loss(self.model, utilities, phidot, self.agent_weights,
+                                 self.scenario.solver.clearing_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return logs
+
+    def _market_step(self, optimizer: torch.optim.Optimizer, cache: tuple[Tensor, Tensor, Brownian]
+                     ) -> dict[str, Tensor]:
+        phi, _, b = cache
+        m = self.model
+        mu, sigma = self._market_paths(phi, b.W)
+        S = price_path(m, mu, sigma, b.dW, self.market.s0)
+        terminal = terminal_error(m, S, b.W).mean() / (m.alpha**2 * m.horizon)
+        logs = {"market/terminal": terminal}
+        loss = terminal
+        if not self.mu_known:
+            settings = self.scenario.solver
+            link = link_loss(m, mu, sigma, phi, b.W, self.rate_scale, form=settings.link_form)
+            loss = loss + settings.link_weight * link
+            logs["market/link"] = link
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        logs["market/loss"] = loss
+        return logs
+
+    # --- the schedule --------------------------------------------------------------------------------
+    def _train(self) -> None:
+        settings = self.scenario.solver
+        for r in range(settings.rounds):
+            agents_iters, market_iters, agents_lr, market_lr = settings.round_schedule(r)
+            if r > 0 and not settings.warm_start:
+                self._build_networks()
+            optimizer = torch.optim.Adam(self.policy.parameters(), lr=agents_lr)
+            self._iterate(r, "agents", agents_iters, lambda i: self._agents_step(optimizer))
+            market_opt = torch.optim.Adam(self.market.parameters(), lr=market_lr)
+            cache: list[tuple[Tensor, Tensor, Brownian]] = []
+
+            def market_step(i: int) -> dict[str, Tensor]:
+                if i % MARKET_REFRESH == 0:
+                    cache[:] = [self._frozen_rollout(settings.market_batch_size)]
+                return self._market_step(market_opt, cache[0])
+
+            self._iterate(r, "market", market_iters, market_step)
+
+    @torch.no_grad()
+    def _frozen_rollout(self, n_paths: int) -> tuple[Tensor, Tensor, Brownian]:
+        b = self.noise.draw(n_paths)
+        phi, phidot = self._rollout(b.W)
+        return phi, phidot, b
+
+    def _build_networks(self) -> None:
+        settings, rt = self.scenario.solver, self.runtime
+        self.policy = PolicyNet(self.model, settings.agents_hidden, self.nonlinear).to(rt.device, rt.dtype)
+        self.market = MarketNet(self.model, settings.market_hidden, self.nonlinear).to(rt.device, rt.dtype)
+
+    # --- results -------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, brownian: Brownian) -> Paths:
+        times = self.model.times
+        gains = self.policy.grid_gains(times)
+        return simulate(
+            self.model, brownian,
+            rates=lambda k, D, W: self.policy(times[k], D, W, gains[k]),
+            sigma=lambda D, W: self.market.sigma(times),
+            mu=lambda D, W, phi, sigma: self._market_paths(phi, W)[0],
+            s0=self.market.s0,
+        )
+
+    def weights(self) -> dict[str, dict[str, np.ndarray]]:
+        return {name: {key: value.detach().cpu().numpy() for key, value in net.state_dict().items()}
+                for name, net in (("policy", self.policy), ("market", self.market))}

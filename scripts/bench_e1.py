@@ -1,0 +1,80 @@
+"""Benchmark: the reinforcement-link solver on scenario E1 against its exact Riccati oracle.
+
+    python scripts/bench_e1.py [--mu-mode learned|known|both] [--device cpu] [--seed 0] [-o results/]
+
+Prints the accuracy targets of the engine-foundation benchmark with the measured values, the wall time,
+and writes one HDF5 result per mode. Exit code 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import marketeq
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "paper_e1_quadratic_10_agents.toml"
+WALL_LIMIT_S = 20 * 60
+# (metric, limit, published value) per mode; the published values are model.md section 5's.
+TARGETS = {
+    "learned": [("oracle/sigma_sup_rel_error", 0.01, 0.016), ("oracle/mu0_rel_error", 0.05, 0.37),
+                ("oracle/S0_abs_error", 2e-3, None), ("clearing", 2.3e-5, 2.30e-5),
+                ("terminal", 2.7e-7, 2.73e-7)],
+    "known": [("oracle/sigma_sup_rel_error", 0.01, None), ("oracle/mu0_rel_error", 0.05, None),
+              ("oracle/S0_abs_error", 2e-3, None), ("clearing", 2.21e-3, 2.21e-3),
+              ("terminal", 2.32e-5, 2.32e-5)],
+}
+
+
+def run_mode(mode: str, args: argparse.Namespace) -> bool:
+    scenario = marketeq.load_scenario(SCENARIO).replace(**{"solver.mu_mode": mode})
+    callbacks = [] if args.quiet else [marketeq.callbacks.ProgressBar()]
+    started = time.perf_counter()
+    result = marketeq.solve(scenario, callbacks, device=args.device, seed=args.seed)
+    wall = time.perf_counter() - started
+    out = Path(args.output) / f"bench_e1_{mode}.h5"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    marketeq.write_result(result, out)
+    ok = result.status == "completed" and wall < WALL_LIMIT_S
+    print(f"\nE1, mu {mode}: status {result.status}, wall time {wall:.1f} s (limit {WALL_LIMIT_S} s), "
+          f"{result.provenance['device']}, {result.provenance['dtype']}, seed {result.provenance['seed']}, "
+          f"{scenario.run.test_paths} test paths -> {out}")
+    print(f"  {'metric':30s} {'measured':>12s} {'± se':>10s} {'target':>10s} {'published':>10s}")
+    for name, limit, published in TARGETS[mode]:
+        value, se = result.metrics.get(name, marketeq.Metric(float("nan")))
+        passed = value <= limit
+        ok &= passed
+        shown_se = f"{se:.2g}" if se == se else ""
+        shown_pub = f"{published:.3g}" if published is not None else ""
+        print(f"  {name:30s} {value:12.4g} {shown_se:>10s} {limit:10.3g} {shown_pub:>10s}  "
+              f"{'ok' if passed else 'MISSED'}")
+    for name in ("S0", "mu0", "sigma0", "sum_J", "oracle/rates_rel_mse"):
+        value, se = result.metrics[name]
+        print(f"  {name:30s} {value:12.6g} {se:10.2g}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mu-mode", choices=["learned", "known", "both"], default="both")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("-o", "--output", default=str(ROOT / "results"))
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+          f"torch {torch.__version__}, python {platform.python_version()}")
+    modes = ["learned", "known"] if args.mu_mode == "both" else [args.mu_mode]
+    results = [run_mode(mode, args) for mode in modes]
+    print("\nall targets met" if all(results) else "\nsome targets missed")
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Shared fixtures: small float64 scenarios and their market models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from marketeq import load_scenario  # noqa: E402
+from marketeq.model.market import MarketModel  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+
+
+@pytest.fixture(scope="session")
+def e1():
+    return load_scenario(SCENARIOS / "paper_e1_quadratic_10_agents.toml")
+
+
+@pytest.fixture(scope="session")
+def e1_model(e1):
+    return MarketModel.from_scenario(e1, "cpu", torch.float64)
+
+
+@pytest.fixture(scope="session")
+def quickstart():
+    return load_scenario(SCENARIOS / "quickstart.toml")
+
+
+@pytest.fixture(scope="session")
+def tiny(quickstart):
+    """The quickstart market on a coarse grid with a short float64 schedule: a few seconds of training."""
+    return quickstart.replace(**{
+        "market.steps": 20, "run.dtype": "float64", "run.test_paths": 500, "run.device": "cpu",
+        "solver.rounds": 2, "solver.agents_iterations": [60], "solver.market_iterations": [60],
+        "solver.batch_size": 256, "solver.market_batch_size": 512, "solver.eval_every": 20,
+    })

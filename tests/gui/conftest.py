@@ -1,0 +1,69 @@
+"""Fixtures for the desktop app's tests (pytest-qt, QT_QPA_PLATFORM=offscreen)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+pytest.importorskip("PySide6")
+pytest.importorskip("pyqtgraph")
+pytest.importorskip("pytestqt")
+
+import torch  # noqa: E402
+
+import marketeq  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICKSTART = ROOT / "scenarios" / "quickstart.toml"
+
+# The quickstart market with a schedule of seconds: real marketeq.solve, real oracle, small batches.
+FAST = {"solver.rounds": 1, "solver.agents_iterations": [20], "solver.market_iterations": [20],
+        "solver.batch_size": 128, "solver.market_batch_size": 256, "solver.eval_every": 10,
+        "run.test_paths": 200, "run.device": "cpu"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_process_settings():
+    """The app caps torch's threads and shortens the GIL switch interval when it starts a solver (see
+    gui.worker.share_the_cpu_with_the_gui); give the other test modules their own settings back."""
+    threads, interval = torch.get_num_threads(), sys.getswitchinterval()
+    yield
+    torch.set_num_threads(threads)
+    sys.setswitchinterval(interval)
+
+
+@pytest.fixture(scope="session")
+def quickstart_path() -> Path:
+    return QUICKSTART
+
+
+@pytest.fixture(scope="session")
+def quickstart_fast() -> marketeq.Scenario:
+    return marketeq.load_scenario(QUICKSTART).replace(**FAST)
+
+
+@pytest.fixture
+def window(qtbot):
+    from gui.app import build_window
+
+    win = build_window(str(QUICKSTART), "dark")
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    if win.runner.running:
+        win.runner.stop()
+        win.runner.wait()
+
+
+@pytest.fixture
+def run_to_end(qtbot):
+    def wait(win, timeout_ms: int = 120_000) -> None:
+        """Wait until the worker thread has ended and its last queued signals are delivered."""
+        qtbot.waitUntil(lambda: not win.runner.running, timeout=timeout_ms)
+        qtbot.wait(50)
+
+    return wait
