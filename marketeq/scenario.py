@@ -14,7 +14,7 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import tomli_w
 from pydantic import (
@@ -140,6 +140,19 @@ RateList = Annotated[
     list[Annotated[float, _Number, Field(gt=0, le=10, allow_inf_nan=False)]], Field(min_length=1)
 ]
 HiddenList = Annotated[list[Annotated[int, _Number, Field(ge=1, le=4096)]], Field(max_length=16)]
+WeightList = Annotated[
+    list[Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)]], Field(min_length=1)
+]
+
+
+class RoundPlan(NamedTuple):
+    """What one round of the alternation does."""
+
+    agents_iterations: int
+    market_iterations: int
+    agents_lr: float
+    market_lr: float
+    clearing_weight: float
 
 
 class SolverSettings(_Frozen):
@@ -157,7 +170,9 @@ class SolverSettings(_Frozen):
     market_lr: RateList = [1e-3]
     agents_hidden: HiddenList = [64, 64]
     market_hidden: HiddenList = [64, 64]
-    clearing_weight: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = 1.0
+    # Per round, like the schedule: a weak penalty while the market is far off (a strong one makes the
+    # agents' phase stiff), a strong one at the end, when best responses nearly clear anyway.
+    clearing_weight: WeightList = [1.0]
     eval_every: Annotated[int, _Number, Field(ge=1)] = 50
     # MLP correction on top of the time-dependent linear feedback, in the policy and in mu; "auto" uses
     # it only for power costs (q < 2), where the equilibrium is nonlinear in the state.
@@ -165,18 +180,19 @@ class SolverSettings(_Frozen):
     link_form: Literal["increments", "levels"] = "increments"
     link_weight: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = 1.0
 
-    def round_schedule(self, round_index: int) -> tuple[int, int, float, float]:
-        """(agents iterations, market iterations, agents lr, market lr) of a 0-based round."""
+    @field_validator("clearing_weight", mode="before")
+    @classmethod
+    def _one_weight_for_all_rounds(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+    def round_schedule(self, round_index: int) -> RoundPlan:
+        """The plan of a 0-based round; each per-round list repeats its last entry."""
 
         def pick(values: list[Any]) -> Any:
             return values[min(round_index, len(values) - 1)]
 
-        return (
-            pick(self.agents_iterations),
-            pick(self.market_iterations),
-            pick(self.agents_lr),
-            pick(self.market_lr),
-        )
+        return RoundPlan(pick(self.agents_iterations), pick(self.market_iterations), pick(self.agents_lr),
+                         pick(self.market_lr), pick(self.clearing_weight))
 
     @property
     def total_iterations(self) -> int:

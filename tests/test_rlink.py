@@ -77,7 +77,7 @@ def test_agents_are_price_takers(tiny):
     before = {k: v.clone() for k, v in solver.market.state_dict().items()}
     optimizer = torch.optim.Adam(solver.policy.parameters(), lr=1e-2)
     for _ in range(3):
-        solver._agents_step(optimizer)
+        solver._agents_step(optimizer, clearing_weight=1.0)
     assert all(p.grad is None for p in solver.market.parameters())
     for key, value in solver.market.state_dict().items():
         torch.testing.assert_close(value, before[key], rtol=0, atol=0)

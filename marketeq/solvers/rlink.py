@@ -53,14 +53,13 @@ class ReinforcementLinkSolver(Solver):
         return roll_holdings(self.model, W, lambda k, D, Wk: self.policy(times[k], D, Wk, gains[k]))
 
     # --- one iteration of each player ----------------------------------------------------------------
-    def _agents_step(self, optimizer: torch.optim.Optimizer) -> dict[str, Tensor]:
+    def _agents_step(self, optimizer: torch.optim.Optimizer, clearing_weight: float) -> dict[str, Tensor]:
         b = self.noise.draw(self.scenario.solver.batch_size)
         phi, phidot = self._rollout(b.W)
         with torch.no_grad():  # price taking: the agents cannot move mu or sigma
             mu, sigma = self._market_paths(phi, b.W)
         utilities = agent_utilities(self.model, mu, sigma, phi, phidot, b.W)
-        loss, logs = agents_loss(self.model, utilities, phidot, self.agent_weights,
-                                 self.scenario.solver.clearing_weight)
+        loss, logs = agents_loss(self.model, utilities, phidot, self.agent_weights, clearing_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -90,12 +89,13 @@ class ReinforcementLinkSolver(Solver):
     def _train(self) -> None:
         settings = self.scenario.solver
         for r in range(settings.rounds):
-            agents_iters, market_iters, agents_lr, market_lr = settings.round_schedule(r)
+            plan = settings.round_schedule(r)
             if r > 0 and not settings.warm_start:
                 self._build_networks()
-            optimizer = torch.optim.Adam(self.policy.parameters(), lr=agents_lr)
-            self._iterate(r, "agents", agents_iters, lambda i: self._agents_step(optimizer))
-            market_opt = torch.optim.Adam(self.market.parameters(), lr=market_lr)
+            optimizer = torch.optim.Adam(self.policy.parameters(), lr=plan.agents_lr)
+            self._iterate(r, "agents", plan.agents_iterations,
+                          lambda i: self._agents_step(optimizer, plan.clearing_weight))
+            market_opt = torch.optim.Adam(self.market.parameters(), lr=plan.market_lr)
             cache: list[tuple[Tensor, Tensor, Brownian]] = []
 
             def market_step(i: int) -> dict[str, Tensor]:
@@ -103,7 +103,7 @@ class ReinforcementLinkSolver(Solver):
                     cache[:] = [self._frozen_rollout(settings.market_batch_size)]
                 return self._market_step(market_opt, cache[0])
 
-            self._iterate(r, "market", market_iters, market_step)
+            self._iterate(r, "market", plan.market_iterations, market_step)
 
     @torch.no_grad()
     def _frozen_rollout(self, n_paths: int) -> tuple[Tensor, Tensor, Brownian]:
