@@ -1,4 +1,4 @@
-"""The agents as an editable table: name, gamma, xi; add and remove rows."""
+"""The agents as an editable table: name, gamma, xi and an optional own lambda; add and remove rows."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from gui.field_editors import error_label, parse_scalar, show_value
 
-COLUMNS = ("name", "gamma", "xi")
+COLUMNS = ("name", "gamma", "xi", "lambda")  # an empty lambda means frictions.lambda
 ERROR_BRUSH = QBrush(QColor(229, 72, 77, 90))
 
 
@@ -88,6 +88,8 @@ class AgentsTable(QWidget):
             cells = {key: (self.table.item(row, c).text() if self.table.item(row, c) else "")
                      for c, key in enumerate(COLUMNS)}
             agent: dict[str, Any] = {"gamma": parse_scalar(cells["gamma"]), "xi": parse_scalar(cells["xi"])}
+            if cells["lambda"].strip():
+                agent["lambda"] = parse_scalar(cells["lambda"])
             if cells["name"].strip():
                 agent["name"] = cells["name"].strip()
             out.append(agent)

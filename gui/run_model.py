@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from marketeq import IterationEnded, PhaseStarted, RunEnded, RunResult, RunStarted, Snapshot
+from marketeq.callbacks import PHASE_CODES
 
 ETA_WINDOW = 200  # iterations over which the current speed is measured
 
@@ -153,7 +154,8 @@ class RunModel:
         self.step = int(steps[-1]) if len(steps) else 0
         if len(steps) and "run/round" in history:
             self.round = int(history["run/round"][-1])
-            self.phase = "agents" if history.get("run/phase", [0])[-1] == 0 else "market"
+            codes = {code: name for name, code in PHASE_CODES.items()}
+            self.phase = codes.get(int(history.get("run/phase", [0])[-1]), "")
         self.elapsed_s = float(result.wall_time_s)
         if result.paths is not None:
             self.curves = Curves.from_paths(result.paths)

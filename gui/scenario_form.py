@@ -116,7 +116,8 @@ class ScenarioForm(QWidget):
     def _agents_box(self) -> QGroupBox:
         box = QGroupBox("Agents")
         layout = QVBoxLayout(box)
-        hint = QLabel("gamma: risk aversion (> 0); xi: endowment exposure (the xi must sum to 0)")
+        hint = QLabel("gamma: risk aversion (> 0); xi: endowment exposure (the xi must sum to 0); "
+                      "lambda: own trading-cost scale (empty: frictions.lambda)")
         hint.setWordWrap(True)
         layout.addWidget(hint)
         self.agents = AgentsTable()

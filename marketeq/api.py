@@ -18,9 +18,11 @@ from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance, seed_everything
 from marketeq.scenario import Scenario, scenario_to_toml
 from marketeq.solvers.events import Callback, CallbackList, RunControl
+from marketeq.solvers.combo import ComboSolver
+from marketeq.solvers.fbsde import FBSDESolver
 from marketeq.solvers.rlink import ReinforcementLinkSolver
 
-SOLVERS = {"rlink": ReinforcementLinkSolver}
+SOLVERS = {"rlink": ReinforcementLinkSolver, "combo": ComboSolver, "fbsde": FBSDESolver}
 
 
 def _runtime(scenario: Scenario, device: str | None, seed: int | None) -> tuple[Scenario, Runtime]:

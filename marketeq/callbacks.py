@@ -16,7 +16,7 @@ from marketeq.solvers.events import (
     Snapshot,
 )
 
-PHASE_CODES = {"agents": 0, "market": 1}
+PHASE_CODES = {"agents": 0, "market": 1, "joint": 2}
 
 
 class HistoryRecorder:

@@ -154,13 +154,49 @@ def _json_safe(value: Any) -> Any:
 def cmd_show(args: argparse.Namespace) -> int:
     from marketeq.hdf5 import read_result
 
-    result = read_result(args.results)
+    result = read_result(args.results, method=args.method)
     if args.json:
         print(json.dumps(_json_safe(show_json(result)), indent=1))
         return 0
     console = _console()
     console.print(_metrics_table(result, f"{args.results}: {result.scenario.name}, {result.solver}, "
                                          f"{result.status}"))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from marketeq.callbacks import ProgressBar
+    from marketeq.compare import COLUMNS, METHODS, compare, parse_methods, plot_comparison, table_rows
+    from marketeq.hdf5 import write_comparison
+
+    scenario = _load(args.scenario)
+    methods = parse_methods(args.methods)
+    console = _console(args.quiet)
+    output = Path(args.output) if args.output else _default_output(scenario, "_compare")
+    output.parent.mkdir(parents=True, exist_ok=True)
+
+    def callbacks_for(name: str) -> list[Any]:
+        console.print(f"[bold]{name}[/]: {METHODS[name].label}")
+        return [] if args.quiet else [ProgressBar(console)]
+
+    results = compare(scenario, methods, callbacks_for, device=args.device, seed=args.seed)
+    write_comparison(results, output)
+    pngs = plot_comparison(results, output.with_suffix(""))
+    table = Table(title=f"{scenario.name}: {len(results)} methods, seed {args.seed or scenario.run.seed}, "
+                        f"{scenario.run.test_paths} test paths", title_justify="left")
+    for heading in ("method", "status", *(h for _, h in COLUMNS), "wall time"):
+        table.add_column(heading, justify="left" if heading in ("method", "status") else "right")
+    for row in table_rows(results):
+        table.add_row(*row)
+    console.print(table)
+    for name in methods:
+        if name not in results:
+            console.print(f"{name}: does not apply to this scenario (left out)")
+        elif results[name].message:
+            console.print(f"{name}: {results[name].message}")
+    console.print(f"wrote {output} and {', '.join(p.name for p in pngs)}")
     return 0
 
 
@@ -196,7 +232,18 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a result file's metrics")
     show.add_argument("results")
     show.add_argument("--json", action="store_true", help="one JSON object with metrics and curves")
+    show.add_argument("--method", help="the method to show from a comparison file (marketeq compare)")
     show.set_defaults(func=cmd_show)
+    comp = sub.add_parser("compare", help="run several methods on one scenario and tabulate them")
+    comp.add_argument("scenario")
+    comp.add_argument("--methods", default="rgan,rgan-known,combo,fbsde,oracle",
+                      help="comma-separated: rgan, rgan-known, combo, fbsde, oracle (default: all)")
+    comp.add_argument("-o", "--output", help="comparison file (default results/<scenario name>_compare.h5); "
+                                             "the PNG plots go next to it")
+    comp.add_argument("--device", choices=["cpu", "cuda", "auto"], help="override run.device")
+    comp.add_argument("--seed", type=int, help="override run.seed")
+    comp.add_argument("--quiet", action="store_true", help="no progress bars")
+    comp.set_defaults(func=cmd_compare)
     gui = sub.add_parser("gui", help="open the desktop app")
     gui.add_argument("scenario", nargs="?")
     gui.set_defaults(func=cmd_gui)

@@ -26,9 +26,11 @@ from marketeq.results import Metric, RunResult
 from marketeq.scenario import Scenario, ScenarioError, load_scenario
 from marketeq.solvers.events import Status
 
-__all__ = ["FORMAT", "SCHEMA_VERSION", "ResultFileError", "read_result", "write_result"]
+__all__ = ["FORMAT", "SCHEMA_VERSION", "ResultFileError", "read_comparison", "read_result", "write_comparison",
+           "write_result"]
 
 FORMAT = "marketeq-result"
+COMPARISON_FORMAT = "marketeq-comparison"
 SCHEMA_VERSION = 1
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -116,21 +118,43 @@ def write_result(result: RunResult, path: str | os.PathLike[str]) -> Path:
     """
     target = Path(path)
     links = _history_links(list(result.history), target)
+    _check_directory(target)
+    _write_atomically(target, lambda f: _write_result_into(f, result, links))
+    return target
+
+
+def write_comparison(results: Mapping[str, RunResult], path: str | os.PathLike[str]) -> Path:
+    """Write several methods' results on one scenario into one file, atomically: ``/methods/<name>`` holds each
+    result in the layout of :func:`write_result` (read one back with ``read_result(path, method=name)``)."""
+    target = Path(path)
+    _check_directory(target)
+    checked = {name: _history_links(list(r.history), target) for name, r in results.items()}
+
+    def fill(f: h5py.File) -> None:
+        f.attrs["format"] = COMPARISON_FORMAT
+        f.attrs["schema_version"] = np.int64(SCHEMA_VERSION)
+        f.attrs["methods"] = np.array(list(results), dtype=STR)
+        f.attrs["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+        methods = f.create_group("methods", track_order=True)
+        for name, result in results.items():
+            _write_result_into(methods.create_group(_escape(name)), result, checked[name])
+
+    _write_atomically(target, fill)
+    return target
+
+
+def _check_directory(target: Path) -> None:
     if not target.parent.is_dir():
         raise ResultFileError(target, f"cannot be written: directory {str(target.parent)!r} does not exist",
                               "create it first or choose another location")
+
+
+def _write_atomically(target: Path, fill: Any) -> None:
+    """Build the file as a hidden temporary beside ``target`` with ``fill(file)``, fsync, then rename."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with h5py.File(tmp, "x") as f:
-            _write_root(f, result)
-            _write_scenario(f, result.scenario, result.scenario_toml)
-            _write_provenance(f, result.provenance)
-            _write_history(f, result.history, links)
-            for name, paths in (("solver", result.paths), ("oracle", result.oracle_paths)):
-                if paths is not None:
-                    _write_paths(f.require_group("paths"), name, paths.numpy(), result.scenario.agent_names)
-            _write_metrics(f, result.metrics)
-            _write_weights(f, result.weights)
+            fill(f)
         with open(tmp, "r+b") as fh:  # the data is on disk before the rename makes it visible
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -141,10 +165,21 @@ def write_result(result: RunResult, path: str | os.PathLike[str]) -> Path:
             raise ResultFileError(target, f"cannot be written ({reason})",
                                   "check that the directory exists, is writable and has free space") from exc
         raise
-    return target
 
 
-def _write_root(f: h5py.File, result: RunResult) -> None:
+def _write_result_into(f: h5py.Group, result: RunResult, links: Mapping[str, str]) -> None:
+    _write_root(f, result)
+    _write_scenario(f, result.scenario, result.scenario_toml)
+    _write_provenance(f, result.provenance)
+    _write_history(f, result.history, links)
+    for name, paths in (("solver", result.paths), ("oracle", result.oracle_paths)):
+        if paths is not None:
+            _write_paths(f.require_group("paths"), name, paths.numpy(), result.scenario.agent_names)
+    _write_metrics(f, result.metrics)
+    _write_weights(f, result.weights)
+
+
+def _write_root(f: h5py.Group, result: RunResult) -> None:
     f.attrs["format"] = FORMAT
     f.attrs["schema_version"] = np.int64(SCHEMA_VERSION)
     f.attrs["status"] = str(result.status)
@@ -279,8 +314,8 @@ def _write_weights(f: h5py.File, weights: Mapping[str, Mapping[str, Any]]) -> No
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def read_result(path: str | os.PathLike[str]) -> RunResult:
-    """Read a result file written by :func:`write_result`.
+def read_result(path: str | os.PathLike[str], method: str | None = None) -> RunResult:
+    """Read a result file written by :func:`write_result`, or one method of a comparison file.
 
     Paths come back as float64 numpy arrays (``None`` when the file has none), metrics as
     :class:`~marketeq.results.Metric`, history columns as numpy arrays, the scenario re-validated from its
@@ -288,8 +323,49 @@ def read_result(path: str | os.PathLike[str]) -> RunResult:
 
     Raises:
         ResultFileError: the file is missing, unreadable, not HDF5, truncated or damaged, not a marketeq
-            result, of an unsupported schema version, or incomplete.
+            result, of an unsupported schema version, or incomplete; or ``method`` is not in it.
     """
+    def read(f: h5py.File, source: Path) -> RunResult:
+        if _is_comparison(f):
+            names = _methods(f, source)
+            if method not in names:
+                given = "no method" if method is None else f"no method {method!r}"
+                raise ResultFileError(source, f"a comparison of {', '.join(names)}: {given}",
+                                      "choose one with --method NAME")
+            return _read(f["methods"][_escape(method)], source)
+        if method is not None:
+            raise ResultFileError(source, f"a single result, not a comparison (no method {method!r})",
+                                  "leave out --method")
+        return _read(f, source)
+
+    return _with_file(path, read)
+
+
+def read_comparison(path: str | os.PathLike[str]) -> dict[str, RunResult]:
+    """Every method's result from a file written by :func:`write_comparison`, in the stored order."""
+    def read(f: h5py.File, source: Path) -> dict[str, RunResult]:
+        if not _is_comparison(f):
+            _check_format(f, source)  # a result file, or a clear error saying what it is instead
+            raise ResultFileError(source, "a single result, not a comparison",
+                                  "give a file written by 'marketeq compare'")
+        return {name: _read(f["methods"][_escape(name)], source) for name in _methods(f, source)}
+
+    return _with_file(path, read)
+
+
+def _is_comparison(f: h5py.File) -> bool:
+    return _text(f.attrs.get("format", "")) == COMPARISON_FORMAT
+
+
+def _methods(f: h5py.File, source: Path) -> list[str]:
+    if not _is_int(f.attrs.get("schema_version"), SCHEMA_VERSION) or "methods" not in f:
+        raise ResultFileError(source, "unsupported or incomplete comparison file",
+                              "write it again with 'marketeq compare'")
+    return [_text(name) for name in np.atleast_1d(f.attrs.get("methods", np.zeros(0)))]
+
+
+def _with_file(path: str | os.PathLike[str], read: Any) -> Any:
+    """Open ``path`` read-only and call ``read(file, path)``, turning every failure into a ResultFileError."""
     source = Path(path)
     _check_signature(source)
     try:
@@ -299,7 +375,7 @@ def read_result(path: str | os.PathLike[str]) -> RunResult:
                               "write it again, e.g. by re-running the scenario") from None
     try:
         with f:
-            return _read(f, source)
+            return read(f, source)
     except ResultFileError:
         raise
     except (OSError, KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
@@ -326,7 +402,7 @@ def _check_signature(source: Path) -> None:
                               "give a .h5 file written by 'marketeq run' or marketeq.write_result") from None
 
 
-def _read(f: h5py.File, source: Path) -> RunResult:
+def _read(f: h5py.Group, source: Path) -> RunResult:
     _check_format(f, source)
     status = _text(f.attrs.get("status", ""))
     if status not in get_args(Status):
@@ -357,7 +433,7 @@ def _read(f: h5py.File, source: Path) -> RunResult:
     )
 
 
-def _check_format(f: h5py.File, source: Path) -> None:
+def _check_format(f: h5py.Group, source: Path) -> None:
     fmt = f.attrs.get("format")
     if fmt is None or _text(fmt) != FORMAT:
         found = "no 'format' attribute" if fmt is None else f"format = {_text(fmt)!r}"

@@ -123,6 +123,8 @@ class Agent(_Frozen):
 
     gamma: PositiveFloat = Field(description="absolute risk aversion")
     xi: FiniteFloat = Field(description="endowment exposure; the agents' xi sum to 0")
+    lam: PositiveFloat | None = Field(
+        None, alias="lambda", description="this agent's cost scale lambda_n; default frictions.lambda")
     name: str | None = None
 
 
@@ -158,7 +160,8 @@ class RoundPlan(NamedTuple):
 class SolverSettings(_Frozen):
     """Training schedule and networks. Per-round lists repeat their last entry for later rounds."""
 
-    method: Literal["rlink"] = "rlink"
+    # rlink: the reinforcement-link solver; combo and fbsde: the baselines it is compared with.
+    method: Literal["rlink", "combo", "fbsde"] = "rlink"
     rounds: Annotated[int, _Number, Field(ge=1, le=10_000)] = 10
     mu_mode: Literal["learned", "known"] = "learned"
     warm_start: StrictBool = True
@@ -242,6 +245,16 @@ class Scenario(_Frozen):
             )
         return self
 
+    @model_validator(mode="after")
+    def _costs_all_on_or_all_off(self) -> Scenario:
+        if self.frictions.lam == 0:
+            for i, agent in enumerate(self.agents):
+                if agent.lam is not None:
+                    raise _Rule(f"agents[{i}].lambda", agent.lam,
+                                "an agent's own cost needs frictions.lambda > 0 too (a market where some "
+                                "agents trade for free has no equilibrium with costs); set frictions.lambda")
+        return self
+
     @property
     def n_agents(self) -> int:
         return len(self.agents)
@@ -253,6 +266,11 @@ class Scenario(_Frozen):
     @property
     def xis(self) -> list[float]:
         return [a.xi for a in self.agents]
+
+    @property
+    def lams(self) -> list[float]:
+        """Each agent's cost scale: its own lambda, else frictions.lambda."""
+        return [self.frictions.lam if a.lam is None else a.lam for a in self.agents]
 
     @property
     def agent_names(self) -> list[str]:

@@ -81,3 +81,20 @@ def test_link_is_zero_exactly_at_the_return_identity(model):
     assert float(link_loss(model, shifted, sigma, phi, W, 1.0, "levels")) == pytest.approx(r0**2 / 2)
     assert float(link_loss(model, shifted, sigma, phi, W, 1.0, "increments")) == pytest.approx(
         (r0 * model.n_steps) ** 2 / 2)
+
+
+@pytest.mark.parametrize("q", [2.0, 1.5])
+def test_weighted_identity_clears_with_per_agent_costs(quickstart, q):
+    """With lambda_n per agent the return identity weights agent n by 1/lambda_n; for q = 2 (any N) or N = 2
+    (any q) the implied optimal rates then clear exactly, and the unweighted mean would not."""
+    agents = [{"gamma": 1.0, "xi": 2.0, "lambda": 0.3}, {"gamma": 3.0, "xi": -2.0, "lambda": 0.05}]
+    scenario = quickstart.replace(**{"frictions.q": q}, agents=agents)
+    model = MarketModel.from_scenario(scenario)
+    torch.manual_seed(1)
+    W = torch.randn(5, model.n_steps + 1, dtype=torch.float64).cumsum(1) * model.dt**0.5
+    phi = torch.randn(5, model.n_steps + 1, 2, dtype=torch.float64)
+    sigma = torch.full_like(W, 1.2)
+    mu = model.return_identity(sigma, phi, W)
+    assert float(implied_clearing(model, mu, sigma, phi, W).abs().max()) < 1e-9
+    plain = sigma * (model.gamma * model.risk_term(sigma, phi, W)).mean(-1)
+    assert float(implied_clearing(model, plain, sigma, phi, W).abs().max()) > 1e-3

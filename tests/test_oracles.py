@@ -104,3 +104,29 @@ def test_frictionless_closed_form(quickstart):
 
 def test_no_oracle_for_power_costs(quickstart):
     assert oracle_for(MarketModel.from_scenario(quickstart.replace(**{"frictions.q": 1.5}))) is None
+
+
+
+def test_per_agent_costs(quickstart):
+    """Agents with their own lambda: clearing, sigma_T = alpha, and a price consistent path by path (the implied
+    S_0 spread shrinks with dt only if sigma is the price's true dW loading, which rests on the agents' optimality
+    conditions), the weighted return identity, and the common-cost case recovered."""
+    scenario = quickstart.replace(**{"agents[0].lambda": 0.05, "agents[2].lambda": 0.002})
+    spreads = []
+    for steps in (100, 1000):
+        model = MarketModel.from_scenario(scenario.replace(**{"market.steps": steps}))
+        oracle = oracle_for(model)
+        assert isinstance(oracle, RiccatiOracle)
+        paths = oracle.paths(brownian_test_set(0, 2000, steps, model.dt))
+        assert float(clearing_error(paths.phidot).mean()) < 1e-20
+        implied = implied_s0(model, paths)
+        spreads.append(float(implied.std()))
+        assert float(implied.mean()) == pytest.approx(oracle.s0, abs=3 * spreads[-1] / np.sqrt(2000) + 1e-3)
+    assert spreads[1] < spreads[0] / 5
+    assert oracle.sigma_curve(np.array([model.horizon]))[0] == pytest.approx(model.alpha, abs=1e-12)
+    w = model.identity_weights
+    torch.testing.assert_close(w, torch.tensor([1 / 0.05, 1 / 0.01, 1 / 0.002], dtype=torch.float64) / 620.0)
+    common = MarketModel.from_scenario(scenario.replace(**{"agents[0].lambda": 0.01, "agents[2].lambda": 0.01}))
+    assert RiccatiOracle(common).s0 == pytest.approx(RiccatiOracle(MarketModel.from_scenario(quickstart)).s0,
+                                                     abs=1e-12)
+    assert abs(oracle.s0 - RiccatiOracle(common).s0) > 1e-4  # the costs matter

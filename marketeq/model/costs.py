@@ -10,16 +10,30 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class PowerCost:
-    """``G(x) = (lam/q)|x|^q`` with ``q`` in (1, 2]; ``G'(x) = lam sign(x)|x|^(q-1)``."""
+    """``G(x) = (lam/q)|x|^q`` with ``q`` in (1, 2]; ``G'(x) = lam sign(x)|x|^(q-1)``.
 
-    lam: float
+    ``lam`` is one number for every agent or a tensor (N,) of per-agent scales, broadcast over the last
+    (agent) axis of the rates.
+    """
+
+    lam: float | Tensor
     q: float = 2.0
 
     def __post_init__(self) -> None:
         if not 1.0 < self.q <= 2.0:
             raise ValueError(f"q = {self.q}: must lie in (1, 2]")
-        if self.lam < 0:
+        if float(torch.as_tensor(self.lam).min()) < 0:
             raise ValueError(f"lambda = {self.lam}: must be >= 0")
+
+    @property
+    def frictionless(self) -> bool:
+        return float(torch.as_tensor(self.lam).max()) == 0.0
+
+    @property
+    def common_lam(self) -> float | None:
+        """The one cost scale shared by every agent, or None when the agents' scales differ."""
+        lam = torch.as_tensor(self.lam)
+        return float(lam.max()) if float(lam.max()) == float(lam.min()) else None
 
     def cost(self, rate: Tensor) -> Tensor:
         """G(rate), elementwise."""
@@ -35,7 +49,7 @@ class PowerCost:
 
     def inverse_marginal(self, y: Tensor) -> Tensor:
         """(G')^-1(y) = sign(y)|y/lam|^(1/(q-1)): the rate whose marginal cost is y."""
-        if self.lam == 0:
+        if self.frictionless:
             raise ValueError("(G')^-1 is undefined without trading costs (lambda = 0)")
         if self.q == 2.0:
             return y / self.lam

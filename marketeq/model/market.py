@@ -34,8 +34,10 @@ class MarketModel:
                       dtype: torch.dtype = torch.float64) -> MarketModel:
         m, f = scenario.market, scenario.frictions
         as_tensor = lambda values: torch.tensor(values, dtype=dtype, device=device)  # noqa: E731
+        lams = scenario.lams
+        lam = lams[0] if len(set(lams)) == 1 else as_tensor(lams)  # a number keeps the common case cheap
         return cls(m.alpha, m.beta, m.supply, m.horizon, m.steps, as_tensor(scenario.gammas),
-                   as_tensor(scenario.xis), PowerCost(f.lam, f.q), torch.device(device), dtype)
+                   as_tensor(scenario.xis), PowerCost(lam, f.q), torch.device(device), dtype)
 
     @property
     def n_agents(self) -> int:
@@ -78,9 +80,22 @@ class MarketModel:
         """(..., N) total exposure sigma*phi^n + xi_n*W (sigma, w broadcast over the agent axis)."""
         return sigma.unsqueeze(-1) * phi + self.xi * w.unsqueeze(-1)
 
+    @property
+    def identity_weights(self) -> Tensor:
+        """(N,) weights of the return identity: (1/lambda_n) / sum_m (1/lambda_m), i.e. 1/N for a common cost.
+
+        Clearing with q = 2 (or N = 2) forces sum_n Y^n/lambda_n = 0, which pins mu to this weighted mean.
+        """
+        lam = self.cost.common_lam
+        if lam is not None:
+            return torch.full_like(self.gamma, 1.0 / self.n_agents)
+        inverse = 1.0 / torch.as_tensor(self.cost.lam, dtype=self.dtype, device=self.device)
+        return inverse / inverse.sum()
+
     def return_identity(self, sigma: Tensor, phi: Tensor, w: Tensor) -> Tensor:
-        """mu = sigma/N * sum_n gamma_n (sigma phi^n + xi_n W): exact when q = 2 or N = 2 (model.md s.2)."""
-        return sigma * (self.gamma * self.risk_term(sigma, phi, w)).mean(-1)
+        """mu = sigma * sum_n w_n gamma_n (sigma phi^n + xi_n W) with w = :attr:`identity_weights`; exact when
+        q = 2 or N = 2 (model.md section 2, where the weights are 1/N)."""
+        return sigma * (self.identity_weights * self.gamma * self.risk_term(sigma, phi, w)).sum(-1)
 
     def marginal_benefit(self, mu: Tensor, sigma: Tensor, phi: Tensor, w: Tensor) -> Tensor:
         """(..., N) flow mu - gamma_n sigma (sigma phi^n + xi_n W) whose future sum drives each agent's rate."""

@@ -21,7 +21,7 @@ ORACLES: dict[str, type[Oracle]] = {
 
 def oracle_for(model: MarketModel) -> Oracle | None:
     """The equilibrium oracle of a market when one exists: frictionless (lambda = 0) or Riccati (q = 2)."""
-    if model.cost.lam == 0:
+    if model.cost.frictionless:
         return FrictionlessOracle(model)
     if model.cost.q == 2.0:
         return RiccatiOracle(model)

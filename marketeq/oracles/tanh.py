@@ -32,10 +32,10 @@ class TwoAgentTanhOracle(Oracle):
 
     def __init__(self, model: MarketModel) -> None:
         super().__init__(model)
-        if model.n_agents != 2 or model.cost.q != 2.0 or model.cost.lam <= 0:
+        if model.n_agents != 2 or model.cost.q != 2.0 or model.cost.frictionless or model.cost.common_lam is None:
             raise ValueError("the tanh oracle needs two agents and a quadratic cost with lambda > 0")
         self.gamma_mean = float(model.gamma.mean())
-        self.kappa = math.sqrt(self.gamma_mean * model.alpha**2 / model.cost.lam)
+        self.kappa = math.sqrt(self.gamma_mean * model.alpha**2 / model.cost.common_lam)
 
     def target(self, W: Tensor) -> Tensor:
         """(B,) agent 1's frictionless holding gbar*s/gamma_1 - xi_1 W / alpha."""

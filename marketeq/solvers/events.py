@@ -13,7 +13,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-Phase = Literal["agents", "market"]
+Phase = Literal["agents", "market", "joint"]  # "joint": both players in one step (baselines)
 Status = Literal["completed", "interrupted", "diverged", "failed"]
 
 

@@ -1,0 +1,160 @@
+"""Several methods on one scenario and one seeded test set: the comparison table and its plots.
+
+``compare(scenario, ["rgan", "combo", ...])`` runs each method through :func:`marketeq.api.solve` (so every
+method sees the same training noise stream and is evaluated on the same test paths), attaches the reference
+answer, and never lets one method's failure take the others down.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from marketeq.api import oracle_result, solve
+from marketeq.callbacks import HistoryRecorder
+from marketeq.results import Metric, RunResult
+from marketeq.runtime import Runtime, provenance
+from marketeq.scenario import Scenario, ScenarioError, scenario_to_toml
+from marketeq.solvers.events import Callback
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named way of solving a scenario: a solver with scenario overrides, or the reference answer."""
+
+    name: str
+    label: str
+    overrides: dict[str, object] | None  # None: the oracle
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("rgan", "reinforcement link, mu learned", {"solver.method": "rlink", "solver.mu_mode": "learned"}),
+    Method("rgan-known", "reinforcement link, mu known", {"solver.method": "rlink", "solver.mu_mode": "known"}),
+    Method("combo", "combo (joint training)", {"solver.method": "combo"}),
+    Method("fbsde", "deep FBSDE", {"solver.method": "fbsde"}),
+    Method("oracle", "oracle", None),
+)}
+DEFAULT_METHODS = ("rgan", "rgan-known", "combo", "fbsde", "oracle")
+# Table columns: (metric key, heading).
+COLUMNS = (("sum_J", "sum J_n"), ("clearing", "clearing"), ("terminal", "terminal"), ("S0", "S_0"),
+           ("mu0", "mu_0"), ("sigma0", "sigma_0"), ("gap/total", "gap"),
+           ("oracle/sigma_sup_rel_error", "sigma err"), ("oracle/mu0_rel_error", "mu_0 err"))
+
+
+def parse_methods(text: str | Iterable[str]) -> list[str]:
+    """Method names from ``"rgan,combo"`` or a list; unknown names are a one-line error."""
+    names = [n.strip() for n in text.split(",")] if isinstance(text, str) else list(text)
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in METHODS]
+    if unknown or not names:
+        raise ScenarioError("--methods", ",".join(names), f"choose from {', '.join(METHODS)}")
+    return list(dict.fromkeys(names))
+
+
+def _failed(scenario: Scenario, method: str, message: str, wall: float) -> RunResult:
+    """A result that records why a method could not run, so the comparison still completes."""
+    runtime = Runtime.from_settings("cpu", scenario.run.dtype, scenario.run.seed)
+    return RunResult(scenario=scenario, scenario_toml=scenario_to_toml(scenario), solver=method, status="failed",
+                     provenance=provenance(runtime), history=HistoryRecorder().columns(), paths=None,
+                     metrics={}, message=message, wall_time_s=wall)
+
+
+def run_method(scenario: Scenario, method: str, callbacks: Sequence[Callback] = (), *,
+               device: str | None = None, seed: int | None = None) -> RunResult | None:
+    """One method's result; None when the method does not apply (no oracle, mu known impossible)."""
+    spec = METHODS[method]
+    started = time.perf_counter()
+    if spec.overrides is None:
+        return oracle_result(scenario if seed is None else scenario.replace(**{"run.seed": seed}))
+    try:
+        variant = scenario.replace(**spec.overrides)
+    except ScenarioError as exc:
+        log.info("%s does not apply: %s", method, exc)
+        return None
+    try:
+        return solve(variant, callbacks, device=device, seed=seed)
+    except Exception as exc:  # noqa: BLE001 - one method's crash must not end the comparison
+        log.warning("%s failed: %s", method, traceback.format_exc())
+        return _failed(variant, method, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
+
+
+def compare(scenario: Scenario, methods: Sequence[str] = DEFAULT_METHODS,
+            callbacks_for: Callable[[str], Sequence[Callback]] = lambda name: (), *,
+            device: str | None = None, seed: int | None = None) -> dict[str, RunResult]:
+    """Run ``methods`` on ``scenario``; methods that do not apply are left out."""
+    results: dict[str, RunResult] = {}
+    for name in parse_methods(methods):
+        result = run_method(scenario, name, callbacks_for(name), device=device, seed=seed)
+        if result is not None:
+            results[name] = result
+    return results
+
+
+def table_rows(results: dict[str, RunResult]) -> list[list[str]]:
+    """One row per method: name, status, then the COLUMNS as ``value ± stderr``, then the wall time."""
+    rows = []
+    for name, result in results.items():
+        cells = [name, result.status]
+        for key, _ in COLUMNS:
+            cells.append(_cell(result.metrics.get(key)))
+        cells.append(f"{result.wall_time_s:.1f} s" if np.isfinite(result.wall_time_s) else "")
+        rows.append(cells)
+    return rows
+
+
+def _cell(metric: Metric | None) -> str:
+    if metric is None or not np.isfinite(metric.value):
+        return "—"
+    value, se = metric
+    return f"{value:.4g}" if not np.isfinite(se) or se == 0 else f"{value:.4g} ± {se:.1g}"
+
+
+def plot_comparison(results: dict[str, RunResult], stem: str | Path, path_index: int = 0) -> list[Path]:
+    """PNG plots of sigma_t, mean mu_t, and phidot, phi along one test path, one line style per method.
+
+    Writes ``<stem>_sigma.png``, ``<stem>_mu.png``, ``<stem>_phidot.png`` and ``<stem>_phi.png``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stem = Path(stem)
+    drawn = {name: r for name, r in results.items() if r.paths is not None}
+    panels = {
+        "sigma": ("volatility σ_t (mean over paths)", "σ_t", lambda p: p.sigma.mean(0)),
+        "mu": ("expected return μ_t (mean over paths)", "E[μ_t]", lambda p: p.mu.mean(0)),
+        "phidot": (f"trading rates along test path {path_index}", "dφ/dt", lambda p: p.phidot[path_index]),
+        "phi": (f"holdings along test path {path_index}", "φ_t", lambda p: p.phi[path_index]),
+    }
+    written = []
+    for key, (title, ylabel, pick) in panels.items():
+        fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+        for i, (name, result) in enumerate(drawn.items()):
+            p = result.paths
+            values = np.asarray(pick(p))
+            style = {"color": f"C{i}", "linestyle": "--" if name == "oracle" else "-", "linewidth": 1.4}
+            if values.ndim == 1:
+                ax.plot(p.t, values, label=name, **style)
+            else:  # one line per agent, labelled once per method
+                for n in range(values.shape[1]):
+                    ax.plot(p.t, values[:, n], label=name if n == 0 else None, alpha=0.8, **style)
+        ax.set_title(title)
+        ax.set_xlabel("time t")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        out = stem.with_name(f"{stem.name}_{key}.png")
+        fig.savefig(out)
+        plt.close(fig)
+        written.append(out)
+    return written
