@@ -191,10 +191,10 @@ def cmd_gap(args: argparse.Namespace) -> int:
     if args.iterations < 0:
         raise CliError(f"--iterations {args.iterations}: must be >= 0")
     result = read_result(args.results)
-    if result.paths is None:
-        raise CliError(f"{args.results}: the run has no test-set paths (status {result.status}); "
-                       "nothing to evaluate")
-    report = result_gap(result, args.iterations)
+    try:
+        report = result_gap(result, args.iterations)
+    except ValueError as exc:
+        raise CliError(f"{args.results}: {exc}") from None
     if not args.no_write:
         write_gap(report, args.results)
     if args.json:

@@ -318,6 +318,9 @@ def result_gap(result: RunResult, iterations: int = DEFAULT_ITERATIONS, *, train
     """
     if result.paths is None:
         raise ValueError(f"the run has no test-set paths (status {result.status}): nothing to evaluate")
+    if not all(np.isfinite(np.asarray(getattr(result.paths, name))).all() for name in ("phi", "mu", "sigma")):
+        raise ValueError(f"the run's test-set paths are not finite (status {result.status}): no market to "
+                         "best-respond to")
     model = MarketModel.from_scenario(result.scenario, device, torch.float64)
     seed, stored = result.scenario.run.seed, result.paths
     n_stored = int(np.asarray(stored.W).shape[0])

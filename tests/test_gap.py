@@ -7,6 +7,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,9 +20,10 @@ from marketeq.hdf5 import ResultFileError, read_gap, write_gap
 from marketeq.model.brownian import brownian_test_set
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import simulate
-from marketeq.oracles import RiccatiOracle
+from marketeq.oracles import LeadingOrderOracle, RiccatiOracle
 
-ITERATIONS = 60
+ITERATIONS = 40
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
 
 def lq_gap(model: MarketModel, oracle: RiccatiOracle, n: int, scale: float = 1.0) -> float:
@@ -149,10 +151,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def test_gap_command_refuses_bad_files_in_one_line(tmp_path, capsys):
+def test_gap_command_refuses_bad_files_in_one_line(tmp_path, capsys, quickstart):
     bad = tmp_path / "bad.h5"
     bad.write_text("not a result")
-    for target in (bad, tmp_path / "missing.h5"):
+    result = marketeq.oracle_result(quickstart.replace(**{"run.test_paths": 20, "market.steps": 5}))
+    result.paths.mu[:, 3] = np.nan
+    diverged = marketeq.write_result(dataclasses.replace(result, status="diverged"), tmp_path / "nan.h5")
+    for target in (bad, tmp_path / "missing.h5", diverged):
         assert main(["gap", str(target)]) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and str(target) in err and "Traceback" not in err
@@ -168,3 +173,16 @@ def test_gap_command(tmp_path, quickstart):
     assert data["agents"] == list(quickstart.agent_names) and data["iterations"] == 3
     assert data["total_gain"] > 0 and len(data["gap_se"]) == 3
     assert read_gap(path).total_gap == pytest.approx(data["total_gap"])
+
+
+def test_power_cost_best_response_beats_the_leading_order_rates():
+    """q = 3/2: the nonlinear best response starts from the recorded policy (zero gap before training) and
+    finds what the infinite-horizon approximation leaves on the table."""
+    scenario = marketeq.load_scenario(SCENARIOS / "paper_e2_power_2_agents.toml")
+    model = MarketModel.from_scenario(scenario.replace(**{"market.steps": 25}))
+    oracle = LeadingOrderOracle(model)
+    train, test = (oracle.paths(brownian_test_set(seed, n, model.n_steps, model.dt)).numpy()
+                   for seed, n in ((1, 600), (2, 1000)))
+    assert np.all(best_response_gap(model, train, test, 0).gap == 0)
+    report = best_response_gap(model, train, test, 40)
+    assert np.all(report.gap > 5 * report.gap_se) and 0.005 < report.ratio < 0.2
