@@ -17,11 +17,11 @@ try:  # TEMPORARY-HDF5-GUARD
     from marketeq.hdf5 import ResultFileError, read_result, write_result  # noqa: E402
 except ImportError:
     pass
+from marketeq import callbacks  # noqa: E402
 from marketeq.model.brownian import Brownian, brownian_test_set  # noqa: E402
 from marketeq.model.market import MarketModel  # noqa: E402
 from marketeq.model.rollout import Paths  # noqa: E402
 from marketeq.oracles import ORACLES, oracle_for  # noqa: E402
-from marketeq import callbacks  # noqa: E402
 from marketeq.results import Metric, RunResult  # noqa: E402
 from marketeq.solvers.events import (  # noqa: E402
     Callback,

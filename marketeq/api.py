@@ -17,8 +17,8 @@ from marketeq.oracles import oracle_for
 from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance, seed_everything
 from marketeq.scenario import Scenario, scenario_to_toml
-from marketeq.solvers.events import Callback, CallbackList, RunControl
 from marketeq.solvers.combo import ComboSolver
+from marketeq.solvers.events import Callback, CallbackList, RunControl
 from marketeq.solvers.fbsde import FBSDESolver
 from marketeq.solvers.rlink import ReinforcementLinkSolver
 

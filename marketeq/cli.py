@@ -1,4 +1,4 @@
-"""The ``marketeq`` command: run, validate, oracle, show, gui.
+"""The ``marketeq`` command: run, validate, oracle, show, gap, gui.
 
 Every anticipated failure (bad scenario, bad result file, unavailable device) is one line on stderr
 and exit code 2.
@@ -18,6 +18,7 @@ import numpy as np
 from marketeq.scenario import Scenario, ScenarioError, load_scenario
 
 DEFAULT_SCENARIO = "scenarios/quickstart.toml"
+DEFAULT_GAP_ITERATIONS = 200  # marketeq.gap.DEFAULT_ITERATIONS (not imported: it pulls in torch)
 EXIT_USAGE = 2
 
 
@@ -200,6 +201,51 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gap_table(report, title: str):  # noqa: ANN001, ANN202
+    from rich.table import Table
+
+    def pm(value: float, se: float) -> str:
+        return f"{value:.4g} ± {se:.2g}"
+
+    table = Table(title=title, title_justify="left")
+    for name in ("agent", "gap", "J (run)", "J (best resp.)", "gain vs no trade", "gap/gain"):
+        table.add_column(name, justify="left" if name == "agent" else "right")
+    for n, agent in enumerate(report.agents):
+        ratio = report.gap[n] / report.gain[n] if report.gain[n] != 0 else float("nan")
+        table.add_row(agent, pm(report.gap[n], report.gap_se[n]), f"{report.own_J[n]:.6g}",
+                      f"{report.best_J[n]:.6g}", pm(report.gain[n], report.gain_se[n]), f"{ratio:.2%}")
+    table.add_row("total", pm(report.total_gap, report.total_gap_se), f"{report.own_J.sum():.6g}",
+                  f"{report.best_J.sum():.6g}", pm(report.total_gain, report.total_gain_se),
+                  f"{report.ratio:.2%}", style="bold")
+    return table
+
+
+def cmd_gap(args: argparse.Namespace) -> int:
+    from marketeq.gap import result_gap
+    from marketeq.hdf5 import read_result, write_gap
+
+    if args.iterations < 0:
+        raise CliError(f"--iterations {args.iterations}: must be >= 0")
+    result = read_result(args.results)
+    try:
+        report = result_gap(result, args.iterations)
+    except ValueError as exc:
+        raise CliError(f"{args.results}: {exc}") from None
+    if not args.no_write:
+        write_gap(report, args.results)
+    if args.json:
+        print(json.dumps(_json_safe(report.to_dict()), indent=1))
+        return 0
+    console = _console()
+    title = (f"{args.results}: {result.scenario.name}, {result.solver}: equilibrium gap = J_n(best response) "
+             "- J_n(run), mean ± standard error over the evaluation paths")
+    console.print(_gap_table(report, title))
+    console.print(f"best responses trained {report.iterations} iterations on {report.training}; evaluated on "
+                  f"{report.eval_paths} test paths; {report.wall_time_s:.1f} s"
+                  + ("" if args.no_write else f"; stored in {args.results} (/gap)"))
+    return 0
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     try:
         from gui.app import main as gui_main
@@ -244,6 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--seed", type=int, help="override run.seed")
     comp.add_argument("--quiet", action="store_true", help="no progress bars")
     comp.set_defaults(func=cmd_compare)
+    gap = sub.add_parser("gap", help="equilibrium gap: what each agent gains by best-responding")
+    gap.add_argument("results", help="result file (.h5) of a run or of 'marketeq oracle -o'")
+    gap.add_argument("--iterations", type=int, default=DEFAULT_GAP_ITERATIONS,
+                     help="training iterations of the best responses")
+    gap.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    gap.add_argument("--no-write", action="store_true", help="do not store the gap in the result file")
+    gap.set_defaults(func=cmd_gap)
     gui = sub.add_parser("gui", help="open the desktop app")
     gui.add_argument("scenario", nargs="?")
     gui.set_defaults(func=cmd_gui)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -21,12 +22,14 @@ from typing import Any, get_args
 import h5py
 import numpy as np
 
+from marketeq.gap import GapReport
 from marketeq.model.rollout import Paths
 from marketeq.results import Metric, RunResult
 from marketeq.scenario import Scenario, ScenarioError, load_scenario
 from marketeq.solvers.events import Status
 
-__all__ = ["FORMAT", "SCHEMA_VERSION", "ResultFileError", "read_comparison", "read_result", "write_comparison",
+__all__ = ["FORMAT", "SCHEMA_VERSION", "ResultFileError", "read_comparison", "read_gap", "read_result",
+           "write_comparison", "write_gap",
            "write_result"]
 
 FORMAT = "marketeq-result"
@@ -527,3 +530,78 @@ def _read_weights(g: h5py.Group) -> dict[str, dict[str, np.ndarray]]:
     return {_unescape(net): {_unescape(p): np.asarray(d[()]) for p, d in g[net].items()
                              if isinstance(d, h5py.Dataset)}
             for net in g if isinstance(g[net], h5py.Group)}
+
+
+# --- the equilibrium gap ---------------------------------------------------------------------------------
+# An optional /gap group added to an existing result file by `marketeq gap` (layout in docs/hdf5.md).
+
+GAP_COLUMNS = ("gap", "gap_se", "own_J", "best_J", "gain", "gain_se")
+GAP_ATTRS = ("total_gap", "total_gap_se", "total_gain", "total_gain_se", "iterations", "train_paths",
+             "eval_paths", "training", "wall_time_s")
+
+
+def write_gap(report: GapReport, path: str | os.PathLike[str]) -> Path:
+    """Store ``report`` as the /gap group of the result file ``path``, replacing an earlier one.
+
+    Atomic like :func:`write_result`: the file is copied beside itself, the copy is edited, fsynced and moved
+    over the original, so a reader never sees a half-written group.
+
+    Raises:
+        ResultFileError: ``path`` is not a readable marketeq result file, or the copy cannot be written.
+    """
+    target = Path(path)
+    _check_signature(target)
+    try:
+        with h5py.File(target, "r") as f:
+            _check_format(f, target)
+    except OSError as exc:
+        raise ResultFileError(target, f"damaged or truncated HDF5 file ({exc})",
+                              "write it again, e.g. by re-running the scenario") from None
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        shutil.copyfile(target, tmp)
+        with h5py.File(tmp, "r+") as f:
+            if "gap" in f:
+                del f["gap"]
+            g = f.create_group("gap", track_order=True)
+            agent = g.create_dataset("agent", data=np.array(report.agents, dtype=STR))
+            agent.make_scale("agent")
+            agent.dims[0].label = "agent"
+            for column in GAP_COLUMNS:
+                dset = g.create_dataset(column, data=np.asarray(getattr(report, column), dtype=np.float64))
+                dset.dims[0].label = "agent"
+                dset.dims[0].attach_scale(agent)
+            for key in GAP_ATTRS:
+                g.attrs[key] = _attr_value(getattr(report, key))
+            g.attrs["ratio"] = np.float64(report.ratio)
+            g.attrs["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+        with open(tmp, "r+b") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ResultFileError(target, f"cannot be written ({reason})",
+                                  "check that the directory is writable and has free space") from exc
+        raise
+    return target
+
+
+def read_gap(path: str | os.PathLike[str]) -> GapReport | None:
+    """The /gap group of a result file as a :class:`~marketeq.gap.GapReport`, or None when it has none."""
+    source = Path(path)
+    _check_signature(source)
+    try:
+        with h5py.File(source, "r") as f:
+            _check_format(f, source)
+            if "gap" not in f:
+                return None
+            g = f["gap"]
+            columns = {c: np.asarray(g[c][()], dtype=np.float64) for c in GAP_COLUMNS}
+            attrs = {k: _plain(g.attrs[k]) for k in GAP_ATTRS}
+            agents = [str(a) for a in g["agent"].asstr()[()]]
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise ResultFileError(source, f"damaged /gap group ({type(exc).__name__}: {exc})",
+                              "run 'marketeq gap' on it again") from None
+    return GapReport(agents=agents, **columns, **attrs)

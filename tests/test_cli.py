@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from marketeq.cli import main
 from marketeq.scenario import scenario_to_toml
-
-from pathlib import Path
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 

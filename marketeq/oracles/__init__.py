@@ -9,11 +9,13 @@ from __future__ import annotations
 from marketeq.model.market import MarketModel
 from marketeq.oracles.base import Oracle
 from marketeq.oracles.frictionless import FrictionlessOracle
+from marketeq.oracles.leading_order import LeadingOrderOracle
 from marketeq.oracles.riccati import RiccatiOracle
 from marketeq.oracles.tanh import TwoAgentTanhOracle
 
 ORACLES: dict[str, type[Oracle]] = {
     "frictionless": FrictionlessOracle,
+    "leading-order": LeadingOrderOracle,
     "riccati": RiccatiOracle,
     "tanh": TwoAgentTanhOracle,
 }
@@ -28,4 +30,16 @@ def oracle_for(model: MarketModel) -> Oracle | None:
     return None
 
 
-__all__ = ["ORACLES", "FrictionlessOracle", "Oracle", "RiccatiOracle", "TwoAgentTanhOracle", "oracle_for"]
+def reference_for(model: MarketModel) -> Oracle | None:
+    """A curve to overlay: the exact oracle when there is one, else the leading-order approximation for two
+    agents with power costs (q < 2), else None. Check ``exact`` before treating it as the answer."""
+    exact = oracle_for(model)
+    if exact is not None:
+        return exact
+    if model.n_agents == 2 and model.cost.q < 2.0 and float(model.xi[0]) != 0:
+        return LeadingOrderOracle(model)
+    return None
+
+
+__all__ = ["ORACLES", "FrictionlessOracle", "LeadingOrderOracle", "Oracle", "RiccatiOracle",
+           "TwoAgentTanhOracle", "oracle_for", "reference_for"]
