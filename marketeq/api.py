@@ -13,7 +13,7 @@ from marketeq.metrics import compute_metrics
 from marketeq.model.brownian import brownian_test_set
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths
-from marketeq.oracles import oracle_for
+from marketeq.oracles import reference_for
 from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance, seed_everything
 from marketeq.scenario import Scenario, scenario_to_toml
@@ -64,7 +64,7 @@ def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunCo
 
 
 def _oracle(model: MarketModel, test) -> tuple[str, Paths, float] | None:  # noqa: ANN001
-    oracle = oracle_for(model)
+    oracle = reference_for(model)
     if oracle is None:
         return None
     return oracle.name, oracle.paths(test).numpy(), oracle.s0
@@ -111,7 +111,7 @@ def metric_rows(result: RunResult) -> list[tuple[str, str, str]]:
     if result.oracle_paths is not None:
         model = MarketModel.from_scenario(result.scenario, "cpu", torch.float64)
         oracle = compute_metrics(model, result.oracle_paths)
-        reference = oracle_for(model)
+        reference = reference_for(model)
         if reference is not None:
             oracle["S0"] = Metric(reference.s0)
     return [(name, format_metric(metric), format_metric(oracle.get(name)))

@@ -113,8 +113,8 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     result = oracle_result(scenario)
     if result is None:
-        raise CliError(f"{scenario.name}: no oracle for q = {scenario.frictions.q} with lambda > 0 "
-                       "(exact oracles: lambda = 0, or q = 2)")
+        raise CliError(f"{scenario.name}: no oracle for q = {scenario.frictions.q} with {scenario.n_agents} agents "
+                       "(exact: lambda = 0, or q = 2; approximate: two agents with one lambda)")
     console = _console()
     console.print(_metrics_table(result, f"{scenario.name}: {result.oracle_name} oracle"))
     if args.output:
@@ -182,7 +182,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         console.print(f"[bold]{name}[/]: {METHODS[name].label}")
         return [] if args.quiet else [ProgressBar(console)]
 
-    results = compare(scenario, methods, callbacks_for, device=args.device, seed=args.seed)
+    if args.gap_iterations < 0:
+        raise CliError(f"--gap-iterations {args.gap_iterations}: must be >= 0 (0 skips the equilibrium gap)")
+    results = compare(scenario, methods, callbacks_for, device=args.device, seed=args.seed,
+                      gap_iterations=args.gap_iterations)
     write_comparison(results, output)
     pngs = plot_comparison(results, output.with_suffix(""))
     table = Table(title=f"{scenario.name}: {len(results)} methods, seed {args.seed or scenario.run.seed}, "
@@ -271,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a scenario file")
     validate.add_argument("scenario")
     validate.set_defaults(func=cmd_validate)
-    oracle = sub.add_parser("oracle", help="the scenario's exact oracle on its test set")
+    oracle = sub.add_parser("oracle", help="the scenario's oracle on its test set (exact, or the leading-order "
+                                           "approximation for two agents with power costs)")
     oracle.add_argument("scenario")
     oracle.add_argument("-o", "--output", help="write the oracle as a result file")
     oracle.set_defaults(func=cmd_oracle)
@@ -288,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                                              "the PNG plots go next to it")
     comp.add_argument("--device", choices=["cpu", "cuda", "auto"], help="override run.device")
     comp.add_argument("--seed", type=int, help="override run.seed")
+    comp.add_argument("--gap-iterations", type=int, default=DEFAULT_GAP_ITERATIONS,
+                      help="training iterations of each method's best responses (0: no equilibrium gap)")
     comp.add_argument("--quiet", action="store_true", help="no progress bars")
     comp.set_defaults(func=cmd_compare)
     gap = sub.add_parser("gap", help="equilibrium gap: what each agent gains by best-responding")

@@ -18,6 +18,7 @@ import numpy as np
 
 from marketeq.api import oracle_result, solve
 from marketeq.callbacks import HistoryRecorder
+from marketeq.gap import DEFAULT_ITERATIONS, result_gap
 from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance
 from marketeq.scenario import Scenario, ScenarioError, scenario_to_toml
@@ -88,14 +89,30 @@ def run_method(scenario: Scenario, method: str, callbacks: Sequence[Callback] = 
 
 def compare(scenario: Scenario, methods: Sequence[str] = DEFAULT_METHODS,
             callbacks_for: Callable[[str], Sequence[Callback]] = lambda name: (), *,
-            device: str | None = None, seed: int | None = None) -> dict[str, RunResult]:
-    """Run ``methods`` on ``scenario``; methods that do not apply are left out."""
+            device: str | None = None, seed: int | None = None,
+            gap_iterations: int = DEFAULT_ITERATIONS) -> dict[str, RunResult]:
+    """Run ``methods`` on ``scenario`` and measure each one's equilibrium gap (``gap_iterations`` = 0: no gap);
+    methods that do not apply are left out."""
     results: dict[str, RunResult] = {}
     for name in parse_methods(methods):
         result = run_method(scenario, name, callbacks_for(name), device=device, seed=seed)
         if result is not None:
+            if gap_iterations > 0:
+                add_gap(result, gap_iterations)
             results[name] = result
     return results
+
+
+def add_gap(result: RunResult, iterations: int) -> None:
+    """Add ``gap/total`` (utility gained by best-responding, summed over agents) and ``gap/ratio`` (that over
+    the agents' total gain over not trading) to a result's metrics, when it has a finite market to test."""
+    try:
+        report = result_gap(result, iterations)
+    except ValueError as exc:  # no finite paths: a failed or diverged run has no market to exploit
+        log.info("no gap for %s: %s", result.solver, exc)
+        return
+    result.metrics["gap/total"] = Metric(report.total_gap, report.total_gap_se)
+    result.metrics["gap/ratio"] = Metric(report.ratio)
 
 
 def table_rows(results: dict[str, RunResult]) -> list[list[str]]:

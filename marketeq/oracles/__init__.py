@@ -36,7 +36,8 @@ def reference_for(model: MarketModel) -> Oracle | None:
     exact = oracle_for(model)
     if exact is not None:
         return exact
-    if model.n_agents == 2 and model.cost.q < 2.0 and float(model.xi[0]) != 0:
+    if (model.n_agents == 2 and model.cost.q < 2.0 and float(model.xi[0]) != 0
+            and model.cost.common_lam is not None):
         return LeadingOrderOracle(model)
     return None
 

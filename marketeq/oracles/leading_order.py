@@ -40,9 +40,10 @@ class LeadingOrderOracle(Oracle):
 
     def __init__(self, model: MarketModel) -> None:
         super().__init__(model)
-        lam, q = model.cost.lam, model.cost.q
-        if model.n_agents != 2 or lam <= 0:
-            raise ValueError("the leading-order approximation needs two agents and a trading cost lambda > 0")
+        lam, q = model.cost.common_lam, model.cost.q
+        if model.n_agents != 2 or lam is None or lam <= 0:
+            raise ValueError("the leading-order approximation needs two agents sharing one trading cost "
+                             "lambda > 0")
         gamma1, gamma2 = (float(v) for v in model.gamma)
         xi = float(model.xi[0])
         if xi == 0:

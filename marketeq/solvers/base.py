@@ -14,7 +14,7 @@ import torch
 from marketeq.model.brownian import Brownian, BrownianSource, brownian_test_set, stream_seed
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths
-from marketeq.oracles import oracle_for
+from marketeq.oracles import reference_for
 from marketeq.runtime import Runtime
 from marketeq.scenario import Scenario
 from marketeq.solvers.events import (
@@ -63,7 +63,7 @@ class Solver(ABC):
                                     runtime.dtype)
         self.snapshot_paths = brownian_test_set(runtime.seed, SNAPSHOT_PATHS, m.n_steps, m.dt,
                                                 runtime.device, runtime.dtype)
-        oracle = oracle_for(m)
+        oracle = reference_for(m)
         self.oracle_sigma = None if oracle is None else oracle.sigma_curve(m.times.cpu().double().numpy())
         self.step = 0
         self._events: Callback = CallbackList()
