@@ -89,6 +89,17 @@ def test_agents_table_add_remove_and_cell_errors(form, tmp_path, capsys):
     assert form.validate().n_agents == 3 and form.error_text("agents") == ""
 
 
+def test_agents_own_lambda_column(form, tmp_path, capsys):
+    assert form.validate().lams == [0.01, 0.01, 0.01]  # empty cells: frictions.lambda
+    form.agents.set_cell(2, "lambda", "0.05")
+    assert form.validate().lams == [0.01, 0.01, 0.05]
+    form.agents.set_cell(0, "lambda", "-1")
+    assert form.validate() is None
+    message = form.error_text("agents")
+    assert message.startswith("agents[0].lambda = -1") and message == cli_message(tmp_path, capsys, form)
+    assert form.agents.table.item(0, 3).background().color().alpha() > 0
+
+
 def test_cuda_is_greyed_out_without_a_gpu(form):
     combo = form.editors["run.device"].widget
     item = combo.model().item(combo.findData("cuda"))
