@@ -1,0 +1,102 @@
+"""The paper's comparison: every method on E1, E2 and E3, on the same seeded test paths.
+
+    python scripts/paper_compare.py [e1 e2 e3] [--gap-iterations 200] [-o results/] [--no-record]
+
+For each scenario runs ``marketeq.compare`` (reinforcement link with mu learned and known, combo, deep FBSDE,
+and the oracle or the leading-order reference), writes ``results/compare_<e>.h5`` with its PNG plots, prints the
+table and records it in docs/results/compare_<e>.json (rendered by scripts/results_md.py). Also prints, per
+scenario, the published method's numbers (docs/model.md section 5) and whether the reinforcement-link rows beat
+them and the baselines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import marketeq
+from benchlib import ROOT, save_record
+from marketeq.compare import COLUMNS, compare, plot_comparison, table_rows
+from marketeq.hdf5 import write_comparison
+
+SCENARIOS = {
+    "e1": ("paper_e1_quadratic_10_agents.toml", {"clearing": 2.30e-5, "terminal": 2.73e-7}),
+    "e2": ("paper_e2_power_2_agents.toml", {"clearing": 2.19e-6, "terminal": 1.30e-5}),
+    "e3": ("paper_e3_power_10_agents.toml", {"clearing": 9.32e-5, "terminal": 5.04e-6}),
+}
+
+
+def checks(results: dict[str, marketeq.RunResult], published: dict[str, float]) -> list[str]:
+    """Plain-language verdicts: the reinforcement link against the published numbers and the baselines."""
+    notes = []
+    rgan = results.get("rgan")
+    if rgan is None or not rgan.metrics:
+        return ["the reinforcement-link run produced no metrics"]
+    m = rgan.metrics
+    for key, value in published.items():
+        ours = m[key].value
+        notes.append(f"rgan {key} {ours:.3g} vs published {value:.3g}: {'better' if ours < value else 'WORSE'}")
+    sigma = rgan.paths.sigma.mean(0)
+    alpha = rgan.scenario.market.alpha
+    decreasing = bool(np.all(np.diff(sigma[:-1]) <= 1e-3 * alpha))
+    notes.append(f"rgan sigma_t: {sigma[0]:.4f} at t = 0, {sigma[-2]:.4f} one step before T (alpha = {alpha}); "
+                 f"above alpha: {bool(np.all(sigma[:-1] > alpha))}, decreasing: {decreasing}")
+    if "gap/ratio" in m:
+        notes.append(f"rgan equilibrium gap: {m['gap/total'].value:.3g} ± {m['gap/total'].stderr:.2g}, "
+                     f"{m['gap/ratio'].value:.2%} of the agents' total gain over not trading")
+    for base in ("combo", "fbsde"):
+        other = results.get(base)
+        if other is None or not other.metrics:
+            notes.append(f"{base}: {other.status if other else 'not run'} {other.message if other else ''}")
+            continue
+        for key in ("clearing", "terminal", "oracle/sigma_sup_rel_error", "gap/total"):
+            if key in m and key in other.metrics:
+                ours, theirs = abs(m[key].value), abs(other.metrics[key].value)
+                notes.append(f"{key}: rgan {ours:.3g} vs {base} {theirs:.3g} "
+                             f"({'rgan better' if ours < theirs else 'rgan NOT better'})")
+    return notes
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", nargs="*", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument("--gap-iterations", type=int, default=200)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("-o", "--output", default=str(ROOT / "results"))
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    for key in args.which:
+        name, published = SCENARIOS[key]
+        scenario = marketeq.load_scenario(ROOT / "scenarios" / name)
+        print(f"\n=== {key}: {scenario.name} ({torch.get_num_threads()} torch threads)", flush=True)
+        results = compare(scenario, callbacks_for=lambda method: print(f"  running {method}", flush=True) or (),
+                          device=args.device, gap_iterations=args.gap_iterations)
+        out = Path(args.output) / f"compare_{key}.h5"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_comparison(results, out)
+        plot_comparison(results, out.with_suffix(""))
+        columns = ["method", "status", *(h for _, h in COLUMNS), "wall time"]
+        rows = table_rows(results)
+        print(" | ".join(columns))
+        for row in rows:
+            print(" | ".join(row))
+        notes = checks(results, published)
+        for note in notes:
+            print("  " + note)
+        if not args.no_record:
+            save_record(f"compare_{key}", f"{key.upper()}: {scenario.description}", {
+                "tables": [{"caption": f"{scenario.name}, seed {scenario.run.seed}, {scenario.run.test_paths} test "
+                                       "paths; value ± standard error over paths", "columns": columns, "rows": rows}],
+                "notes": [f"published method: clearing {published['clearing']:.3g}, terminal "
+                          f"{published['terminal']:.3g}", *notes,
+                          f"plots: results/compare_{key}_{{sigma,mu,phidot,phi}}.png"],
+            })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
