@@ -179,6 +179,14 @@ class SolverSettings(_Frozen):
     nonlinear: Literal["auto", "on", "off"] = "auto"
     link_form: Literal["increments", "levels"] = "increments"
     link_weight: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = 1.0
+    # Reliability (docs/reliability.md). Checkpoints are always written at the start of each phase.
+    checkpoint_every: Annotated[int, _Number, Field(ge=0, le=10**9)] = Field(
+        0, description="also checkpoint every so many iterations; 0: only at the start of each phase")
+    grad_clip: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = Field(
+        0.0, description="clip the gradient norm of each step to this value; 0: off")
+    divergence_retries: Annotated[int, _Number, Field(ge=0, le=100)] = Field(
+        3, description="roll-backs to the last good state (learning rate halved each time) before a run "
+                       "with non-finite losses or gradients ends as diverged")
 
     @field_validator("clearing_weight", mode="before")
     @classmethod
