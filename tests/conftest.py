@@ -40,3 +40,15 @@ def tiny(quickstart):
         "solver.rounds": 2, "solver.agents_iterations": [60], "solver.market_iterations": [60],
         "solver.batch_size": 256, "solver.market_batch_size": 512, "solver.eval_every": 20,
     })
+
+
+@pytest.fixture(scope="session")
+def micro(quickstart):
+    """A very small float64 run (two rounds, 130 iterations, tiny networks): well under a second of training,
+    for checkpoint, resume and divergence tests that train several times."""
+    return quickstart.replace(**{
+        "market.steps": 8, "run.dtype": "float64", "run.test_paths": 100, "run.device": "cpu",
+        "solver.rounds": 2, "solver.agents_iterations": [30], "solver.market_iterations": [35],
+        "solver.batch_size": 32, "solver.market_batch_size": 64, "solver.eval_every": 20,
+        "solver.agents_hidden": [8, 8], "solver.market_hidden": [8, 8], "solver.nonlinear": "on",
+    })
