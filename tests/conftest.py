@@ -52,3 +52,13 @@ def micro(quickstart):
         "solver.batch_size": 32, "solver.market_batch_size": 64, "solver.eval_every": 20,
         "solver.agents_hidden": [8, 8], "solver.market_hidden": [8, 8], "solver.nonlinear": "on",
     })
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread: small runs gain nothing from more, a shared machine loses much to contention, and
+    float results are bitwise reproducible only for a fixed thread count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
