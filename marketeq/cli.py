@@ -75,15 +75,15 @@ def _default_output(scenario: Scenario, suffix: str = "") -> Path:
 
 
 @contextmanager
-def _interrupts(control: Any, console: Any) -> Iterator[None]:  # a RunControl and a rich Console
+def _interrupts(control: Any) -> Iterator[None]:  # a RunControl
     """First SIGINT or SIGTERM: stop after this iteration; a second one raises :class:`Aborted`."""
 
     def handler(signum: int, frame: Any) -> None:  # noqa: ARG001
         if control.stop_requested:
             raise Aborted(signum)
-        console.print("[yellow]stopping after this iteration: a checkpoint and a partial result follow "
-                      "(press Ctrl-C again to abort)[/]")
         control.request_stop()
+        print("marketeq: stopping after this iteration; a checkpoint and a partial result follow (press Ctrl-C "
+              "again to abort)", file=sys.stderr)
 
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
         yield
@@ -122,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     resume = _resume_from(output, checkpoint) if args.resume else None
     console = _console(args.quiet)
     control = RunControl()
-    with _interrupts(control, console):
+    with _interrupts(control):
         callbacks = [] if args.quiet else [ProgressBar(console)]
         result = solve(scenario, callbacks, control, device=args.device, seed=args.seed, checkpoint=checkpoint,
                        resume=resume)

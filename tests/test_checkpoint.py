@@ -64,7 +64,8 @@ def assert_same_run(got: marketeq.RunResult, want: marketeq.RunResult) -> None:
     for net, params in want.weights.items():
         for key, value in params.items():
             np.testing.assert_array_equal(got.weights[net][key], value, err_msg=f"{net}/{key}")
-    assert got.metrics == want.metrics
+    assert list(got.metrics) == list(want.metrics)
+    np.testing.assert_equal([tuple(m) for m in got.metrics.values()], [tuple(m) for m in want.metrics.values()])
     assert list(got.history) == list(want.history)
     for key, column in want.history.items():
         if key != "run/elapsed_s":
