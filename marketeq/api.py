@@ -43,7 +43,8 @@ def _runtime(scenario: Scenario, device: str | None, seed: int | None) -> tuple[
 
 
 def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunControl | None = None, *,
-          device: str | None = None, seed: int | None = None, checkpoint: str | os.PathLike[str] | None = None,
+          device: str | None = None, seed: int | None = None,
+          checkpoint: str | os.PathLike[str] | None = None,
           resume: str | os.PathLike[str] | None = None) -> RunResult:
     """Train the scenario's solver, evaluate it on the seeded test set and compare it with its oracle.
 

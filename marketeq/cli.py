@@ -82,8 +82,8 @@ def _interrupts(control: Any) -> Iterator[None]:  # a RunControl
         if control.stop_requested:
             raise Aborted(signum)
         control.request_stop()
-        print("marketeq: stopping after this iteration; a checkpoint and a partial result follow (press Ctrl-C "
-              "again to abort)", file=sys.stderr)
+        print("marketeq: stopping after this iteration; a checkpoint and a partial result follow "
+              "(press Ctrl-C again to abort)", file=sys.stderr)
 
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
         yield
@@ -103,8 +103,8 @@ def _resume_from(output: Path, checkpoint: Path) -> Path | None:
     if checkpoint.exists():
         return checkpoint
     if output.exists() and read_result(output).status == "completed":
-        raise CliError(f"{output}: nothing to resume, it is a completed result and {checkpoint} does not exist; "
-                       "run without --resume to start again")
+        raise CliError(f"{output}: nothing to resume, it is a completed result and {checkpoint} does not "
+                       "exist; run without --resume to start again")
     print(f"marketeq: no checkpoint {checkpoint} yet; starting from the beginning", file=sys.stderr)
     return None
 
@@ -124,8 +124,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     control = RunControl()
     with _interrupts(control):
         callbacks = [] if args.quiet else [ProgressBar(console)]
-        result = solve(scenario, callbacks, control, device=args.device, seed=args.seed, checkpoint=checkpoint,
-                       resume=resume)
+        result = solve(scenario, callbacks, control, device=args.device, seed=args.seed,
+                       checkpoint=checkpoint, resume=resume)
         write_result(result, output)
     if result.status == "completed":
         checkpoint.unlink(missing_ok=True)  # the result supersedes it
@@ -234,8 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="override run.seed")
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
     run.add_argument("--resume", action="store_true",
-                     help="continue an interrupted run from its checkpoint OUTPUT.ckpt (kept beside the output "
-                          "until the run completes)")
+                     help="continue an interrupted run from its checkpoint OUTPUT.ckpt (kept beside the "
+                          "output until the run completes)")
     run.set_defaults(func=cmd_run)
     validate = sub.add_parser("validate", help="check a scenario file")
     validate.add_argument("scenario")

@@ -28,8 +28,8 @@ from marketeq.results import Metric, RunResult
 from marketeq.scenario import Scenario, ScenarioError, load_scenario
 from marketeq.solvers.events import Status
 
-__all__ = ["CHECKPOINT_FORMAT", "FORMAT", "SCHEMA_VERSION", "Checkpoint", "ResultFileError", "checkpoint_path",
-           "read_checkpoint", "read_result", "write_checkpoint", "write_result"]
+__all__ = ["CHECKPOINT_FORMAT", "FORMAT", "SCHEMA_VERSION", "Checkpoint", "ResultFileError",
+           "checkpoint_path", "read_checkpoint", "read_result", "write_checkpoint", "write_result"]
 
 FORMAT = "marketeq-result"
 SCHEMA_VERSION = 1
@@ -510,7 +510,7 @@ def checkpoint_path(output: str | os.PathLike[str]) -> Path:
 
 def write_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], *, scenario_toml: str,
                      solver: str, provenance: Mapping[str, Any]) -> Path:
-    """Write a solver's :meth:`~marketeq.solvers.base.Solver.state_dict` atomically, like :func:`write_result`.
+    """Write a solver's :meth:`~marketeq.solvers.base.Solver.state_dict` atomically (as :func:`write_result`).
 
     Raises:
         ResultFileError: the file cannot be written.
@@ -576,8 +576,8 @@ def _read_checkpoint(f: h5py.File, source: Path) -> Checkpoint:
         found = "a marketeq result file" if fmt == FORMAT else (
             f"format = {fmt!r}" if fmt else "an HDF5 file without a 'format' attribute")
         raise ResultFileError(source, f"not a marketeq checkpoint ({found})",
-                              f"give the {CHECKPOINT_SUFFIX} file that 'marketeq run -o OUTPUT' writes beside "
-                              "OUTPUT")
+                              f"give the {CHECKPOINT_SUFFIX} file that 'marketeq run -o OUTPUT' writes "
+                              "beside OUTPUT")
     version = f.attrs.get("schema_version")
     if version is None or not _is_int(version, CHECKPOINT_SCHEMA_VERSION):
         raise ResultFileError(source, f"checkpoint schema_version {_text(version)} is not supported (this "

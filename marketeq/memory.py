@@ -110,6 +110,7 @@ def check_memory(scenario: Scenario, device: torch.device) -> MemoryEstimate:
     """The estimate, or ScenarioError (one line naming the fields to reduce) when it would not fit.
 
     On CUDA the training stages are compared with free GPU memory and the test set with host memory.
+    When several stages would not fit, the error names the one that overshoots most.
     """
     estimate = estimate_memory(scenario)
     host = available_bytes()
@@ -118,11 +119,13 @@ def check_memory(scenario: Scenario, device: torch.device) -> MemoryEstimate:
     checks = [(training, estimate.training + (0 if on_gpu else FIXED_BYTES),
                available_bytes(device) if on_gpu else host, "GPU " if on_gpu else ""),
               ("test", estimate.test + FIXED_BYTES, host, "")]
-    for stage, need, have, where in checks:
-        if have is not None and need > ROOM * have:
-            field, *others = _LEVERS[stage]
-            raise ScenarioError(
-                field, _value(scenario, field),
-                f"the run would need about {_gb(need)} of {where}memory ({stage} stage) but {_gb(have)} "
-                f"are available; reduce {field} (or {', '.join(others)})")
+    over = [(need / have, stage, need, have, where) for stage, need, have, where in checks
+            if have is not None and need > ROOM * have]
+    if over:
+        _, stage, need, have, where = max(over)
+        field, *others = _LEVERS[stage]
+        raise ScenarioError(
+            field, _value(scenario, field),
+            f"the run would need about {_gb(need)} of {where}memory ({stage} stage) but {_gb(have)} are "
+            f"available; reduce {field} (or {', '.join(others)})")
     return estimate

@@ -1,8 +1,8 @@
 """Measured peak memory of each stage of a run against marketeq.memory's estimate.
 
 Each (scenario, stage) runs in a fresh process: peak resident memory (ru_maxrss) minus the resident memory
-just before the stage (nothing runs before it, so no freed memory is reused). Prints one row per case; the estimate's factors in marketeq/memory.py were fitted so
-that estimate / measured stays a little above 1.
+just before the stage (nothing runs before it, so no freed memory is reused). Prints one row per case; the
+factors of marketeq/memory.py were fitted so that estimate / measured stays a little above 1.
 
     python3 scripts/bench_memory.py
 """
@@ -48,7 +48,8 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"measured": peak - base, "estimate": getattr(estimate_memory(scenario), stage)}))
 """
 
-BIG = {"market.steps": 100, "solver.batch_size": 4096, "solver.market_batch_size": 4096, "run.test_paths": 20000}
+BIG = {"market.steps": 100, "solver.batch_size": 4096, "solver.market_batch_size": 4096,
+       "run.test_paths": 20000}
 CASES = [  # (scenario in scenarios/, changes)
     ("quickstart", BIG),
     ("quickstart", {**BIG, "frictions.q": 1.5}),

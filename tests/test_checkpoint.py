@@ -65,7 +65,8 @@ def assert_same_run(got: marketeq.RunResult, want: marketeq.RunResult) -> None:
         for key, value in params.items():
             np.testing.assert_array_equal(got.weights[net][key], value, err_msg=f"{net}/{key}")
     assert list(got.metrics) == list(want.metrics)
-    np.testing.assert_equal([tuple(m) for m in got.metrics.values()], [tuple(m) for m in want.metrics.values()])
+    np.testing.assert_equal([tuple(m) for m in got.metrics.values()],
+                            [tuple(m) for m in want.metrics.values()])
     assert list(got.history) == list(want.history)
     for key, column in want.history.items():
         if key != "run/elapsed_s":
@@ -106,7 +107,8 @@ def test_resume_from_any_checkpoint_ends_bitwise_like_the_uninterrupted_run(scen
     start; in a round whose networks were rebuilt from torch's generator."""
     want, copies = reference
     with one_thread():
-        got = marketeq.solve(scenario, resume=copies[step][1], checkpoint=copies[step][1].with_suffix(".next"))
+        path = copies[step][1]
+        got = marketeq.solve(scenario, resume=path, checkpoint=path.with_suffix(".next"))
     assert got.provenance["resumed_from_step"] == step
     assert_same_run(got, want)
 
@@ -138,7 +140,8 @@ def test_checkpoint_holds_plain_arrays_with_checksums(reference):
         assert f.attrs["phase"] == "market" and f.attrs["iteration"] == 12
         assert f["state/modules/policy"]["net.gains.0.weight"].dtype == np.float64
         datasets = []
-        f.visititems(lambda name, obj: datasets.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
+        f.visititems(lambda name, obj: datasets.append((name, obj)) if isinstance(obj, h5py.Dataset)
+                     else None)
         assert len(datasets) > 50
         for name, dset in datasets:
             assert dset.dtype.kind in "biuf" or h5py.check_string_dtype(dset.dtype), name
@@ -170,7 +173,7 @@ def test_state_round_trips_through_a_checkpoint_file(micro, tmp_path):
 
 
 def test_an_aborted_checkpoint_write_keeps_the_previous_checkpoint(reference, tmp_path, monkeypatch):
-    """A second Ctrl-C in the middle of a write: the previous checkpoint stays whole and no temporary is left."""
+    """A second Ctrl-C in the middle of a write: the previous checkpoint stays whole, no temporary is left."""
     _, copies = reference
     target = tmp_path / "run.h5.ckpt"
     shutil.copyfile(copies[12][1], target)
@@ -182,7 +185,8 @@ def test_an_aborted_checkpoint_write_keeps_the_previous_checkpoint(reference, tm
 
     monkeypatch.setattr(hdf5, "_write_tree", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        write_checkpoint(target, saved.state, scenario_toml=saved.scenario_toml, solver="rlink", provenance={})
+        write_checkpoint(target, saved.state, scenario_toml=saved.scenario_toml, solver="rlink",
+                         provenance={})
     assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["run.h5.ckpt"]
 
 

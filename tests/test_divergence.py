@@ -16,7 +16,6 @@ from marketeq.results import Metric
 from marketeq.solvers import rlink
 from marketeq.solvers.events import IterationEnded, RolledBack, RunEnded
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 class Events:
@@ -80,7 +79,8 @@ def test_a_non_finite_gradient_rolls_back_and_the_run_recovers(micro, clean, mon
     result = marketeq.solve(micro, [Poison(monkeypatch, "agents_loss", {7}), seen])
     assert result.status == "completed" and "recovered from 1 divergence" in result.message
     [back] = seen.of(RolledBack)
-    assert (back.failed_step, back.to_step, back.retry) == (7, 0, 1) and back.reason.startswith("gradient norm")
+    assert (back.failed_step, back.to_step, back.retry) == (7, 0, 1)
+    assert back.reason.startswith("gradient norm")
     history = result.history
     assert list(history["step"]) == list(range(1, micro.solver.total_iterations + 1))
     assert np.isfinite(history["agents/loss"][:30]).all()
@@ -105,8 +105,8 @@ def test_a_roll_back_in_the_market_phase_rebuilds_the_cached_roll_out(micro, cle
 
 def test_persistent_nan_ends_as_diverged_after_the_allowed_retries(micro, monkeypatch, tmp_path):
     seen = Events()
-    result = marketeq.solve(micro, [Poison(monkeypatch, "agents_loss", From(11), once=False, logged_only=True),
-                                    seen])
+    poison = Poison(monkeypatch, "agents_loss", From(11), once=False, logged_only=True)
+    result = marketeq.solve(micro, [poison, seen])
     assert result.status == "diverged" and "diverged at iteration 11: agents/loss = nan" in result.message
     assert "after 3 of 3 roll-backs" in result.message
     assert [e.retry for e in seen.of(RolledBack)] == [1, 2, 3]

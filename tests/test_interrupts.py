@@ -48,8 +48,9 @@ def files(scenario, tmp_path):
 
 
 def start(toml: Path, out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "marketeq", "run", str(toml), "-o", str(out), "--quiet", *extra],
-                            cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    args = [sys.executable, "-m", "marketeq", "run", str(toml), "-o", str(out), "--quiet", *extra]
+    return subprocess.Popen(args, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, path: Path, min_step: int, timeout: float = 120) -> int:
@@ -76,7 +77,8 @@ def assert_same_run(got: marketeq.RunResult, want: marketeq.RunResult) -> None:
         for key, value in params.items():
             np.testing.assert_array_equal(got.weights[net][key], value, err_msg=f"{net}/{key}")
     assert list(got.metrics) == list(want.metrics)
-    np.testing.assert_equal([tuple(m) for m in got.metrics.values()], [tuple(m) for m in want.metrics.values()])
+    np.testing.assert_equal([tuple(m) for m in got.metrics.values()],
+                            [tuple(m) for m in want.metrics.values()])
     for key, column in want.history.items():
         if key != "run/elapsed_s":
             np.testing.assert_array_equal(got.history[key], column, err_msg=key)

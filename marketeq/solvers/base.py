@@ -23,7 +23,6 @@ from typing import cast
 
 import numpy as np
 import torch
-
 from torch import nn
 
 from marketeq.callbacks import HistoryRecorder
@@ -41,9 +40,9 @@ from marketeq.solvers.events import (
     Phase,
     PhaseEnded,
     PhaseStarted,
+    RolledBack,
     RunControl,
     RunEnded,
-    RolledBack,
     RunStarted,
     Snapshot,
     Status,
@@ -149,7 +148,7 @@ class Solver(ABC):
         """Solver-specific state that the registries do not cover, as plain arrays."""
         return {}
 
-    def _load_extra_state(self, state: State) -> None:
+    def _load_extra_state(self, state: State) -> None:  # noqa: B027 - an optional hook, empty by default
         """Restore :meth:`_extra_state`."""
 
     def weights(self) -> dict[str, dict[str, np.ndarray]]:
@@ -244,7 +243,8 @@ class Solver(ABC):
             self._train()
             if self._pending is not None:
                 raise ResumeError("the saved state lies beyond the end of this scenario's schedule")
-            recovered = f"recovered from {self.rollbacks} divergence(s) by roll-back" if self.rollbacks else ""
+            recovered = (f"recovered from {self.rollbacks} divergence(s) by roll-back"
+                         if self.rollbacks else "")
             outcome = RunOutcome("completed", self.step, recovered)
         except Interrupted:
             outcome = RunOutcome("interrupted", self.step, f"stopped at iteration {self.step}")
@@ -255,7 +255,7 @@ class Solver(ABC):
 
     def _iterate(self, round_index: int, phase: Phase, iterations: int,
                  step_fn: Callable[[int], dict[str, torch.Tensor]]) -> dict[str, float]:
-        """Call ``step_fn`` for each iteration of a phase, with events, snapshots, checkpoints and roll-backs."""
+        """Call ``step_fn`` for each iteration of a phase: events, snapshots, checkpoints and roll-backs."""
         self._ordinal += 1
         start, resumed = self._enter_phase()
         if start is None:
@@ -275,7 +275,8 @@ class Solver(ABC):
                 continue
             self.step += 1
             i += 1
-            self._events.on_event(IterationEnded(round_index, phase, i - 1, self.step, losses, self.elapsed_s))
+            self._events.on_event(IterationEnded(round_index, phase, i - 1, self.step, losses,
+                                                 self.elapsed_s))
             if self.step % eval_every == 0 or i == iterations:
                 self._events.on_event(self.snapshot())
         self._position = (round_index, phase, iterations)

@@ -18,9 +18,9 @@ from marketeq.model.rollout import Paths, price_path, roll_holdings, simulate
 from marketeq.runtime import Runtime
 from marketeq.scenario import Scenario
 from marketeq.solvers.base import Solver
-from marketeq.solvers.state import State, to_numpy
 from marketeq.solvers.losses import agent_utilities, agents_loss, link_loss, terminal_error
 from marketeq.solvers.networks import MarketNet, PolicyNet
+from marketeq.solvers.state import State, to_numpy
 
 MARKET_REFRESH = 10  # market iterations per cached agents' roll-out
 
@@ -96,11 +96,11 @@ class ReinforcementLinkSolver(Solver):
             optimizer = torch.optim.Adam(self.policy.parameters(), lr=plan.agents_lr)
             self._opts = {"agents": optimizer}
             self._iterate(r, "agents", plan.agents_iterations,
-                          lambda i: self._agents_step(optimizer, plan.clearing_weight))
+                          lambda i, opt=optimizer, w=plan.clearing_weight: self._agents_step(opt, w))
             market_opt = torch.optim.Adam(self.market.parameters(), lr=plan.market_lr)
             self._opts = {"market": market_opt}
             self._iterate(r, "market", plan.market_iterations,
-                          lambda i: self._market_step(market_opt, self._market_cache(i)))
+                          lambda i, opt=market_opt: self._market_step(opt, self._market_cache(i)))
 
     def _market_cache(self, i: int) -> tuple[Tensor, Tensor, Brownian]:
         """The agents' frozen roll-out for market iteration ``i``, redrawn every MARKET_REFRESH iterations."""

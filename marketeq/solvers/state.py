@@ -49,7 +49,8 @@ def optimizer_state(optimizer: torch.optim.Optimizer) -> State:
             if not isinstance(value, torch.Tensor):
                 raise TypeError(f"optimizer state {key!r} is a {type(value).__name__}, not a tensor")
         state[str(index)] = {key: to_numpy(value) for key, value in entries.items()}
-    groups = {str(g): {key: np.asarray(value) for key, value in group.items() if key != "params" and _is_plain(value)}
+    groups = {str(g): {key: np.asarray(value) for key, value in group.items()
+                       if key != "params" and _is_plain(value)}
               for g, group in enumerate(saved["param_groups"])}
     return {"state": state, "groups": groups}
 
