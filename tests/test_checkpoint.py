@@ -258,3 +258,14 @@ def test_show_names_a_checkpoint_as_such(reference, capsys):
     assert main(["show", str(reference[1][12][1])]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a marketeq checkpoint, not a result file" in err and "--resume" in err
+
+
+def test_an_unwritable_checkpoint_stops_the_run_before_training(micro, tmp_path):
+    from marketeq.solvers.events import RunEnded
+
+    seen = []
+    with pytest.raises(ResultFileError, match="does not exist"):
+        marketeq.solve(micro, [type("Seen", (), {"on_event": lambda self, e: seen.append(e)})()],
+                       checkpoint=tmp_path / "missing" / "run.ckpt")
+    assert not [e for e in seen if isinstance(e, IterationEnded)]
+    assert isinstance(seen[-1], RunEnded) and seen[-1].status == "failed" and "does not exist" in seen[-1].message

@@ -161,3 +161,26 @@ def test_a_nan_metric_is_never_written_without_the_diverged_status(clean, tmp_pa
     assert list(tmp_path.iterdir()) == []
     bad.status = "diverged"
     assert read_result(write_result(bad, tmp_path / "ok.h5")).status == "diverged"
+
+
+def test_the_roll_back_state_survives_a_checkpoint(micro, monkeypatch, tmp_path):
+    """Stopped at step 25 and resumed, a NaN at step 27 rolls back to the good state of step 20 kept in the
+    checkpoint: the run ends exactly like an uninterrupted one with the same NaN."""
+    from marketeq.solvers.events import RunControl
+
+    class StopAt:
+        def on_event(self, event) -> None:
+            if isinstance(event, IterationEnded) and event.step == 25:
+                control.request_stop()
+
+    want = marketeq.solve(micro, [Poison(monkeypatch, "agents_loss", {27})])
+    control = RunControl()
+    marketeq.solve(micro, [StopAt()], control, checkpoint=tmp_path / "run.ckpt")
+    poison, seen = Poison(monkeypatch, "agents_loss", {27}), Events()
+    poison.position = 25
+    got = marketeq.solve(micro, [poison, seen], resume=tmp_path / "run.ckpt")
+    assert [(e.failed_step, e.to_step) for e in seen.of(RolledBack)] == [(27, 20)]
+    assert got.status == want.status == "completed" and got.message == want.message
+    for net, params in want.weights.items():
+        for key, value in params.items():
+            np.testing.assert_array_equal(got.weights[net][key], value)

@@ -250,6 +250,9 @@ class Solver(ABC):
             outcome = RunOutcome("interrupted", self.step, f"stopped at iteration {self.step}")
         except Diverged as exc:
             outcome = RunOutcome("diverged", exc.step, str(exc))
+        except Exception as exc:  # e.g. a checkpoint that cannot be written: observers still see the end
+            self._events.on_event(RunEnded("failed", self.step, " ".join(str(exc).split())))
+            raise
         self._events.on_event(RunEnded(outcome.status, outcome.step, outcome.message))
         return outcome
 
