@@ -268,4 +268,5 @@ def test_an_unwritable_checkpoint_stops_the_run_before_training(micro, tmp_path)
         marketeq.solve(micro, [type("Seen", (), {"on_event": lambda self, e: seen.append(e)})()],
                        checkpoint=tmp_path / "missing" / "run.ckpt")
     assert not [e for e in seen if isinstance(e, IterationEnded)]
-    assert isinstance(seen[-1], RunEnded) and seen[-1].status == "failed" and "does not exist" in seen[-1].message
+    assert isinstance(seen[-1], RunEnded) and seen[-1].status == "failed"
+    assert "does not exist" in seen[-1].message
