@@ -1,9 +1,11 @@
 """Result and checkpoint files: a :class:`~marketeq.results.RunResult`, or a solver's saved state, as one
 self-describing HDF5 file each.
 
-The only module of marketeq that imports h5py. The layout is documented in ``docs/hdf5.md`` and is readable
-with plain h5py, h5dump, pandas or xarray. Files are written atomically (a temporary file beside the target,
-then :func:`os.replace`), and reading never unpickles: every value is a plain number, string or array.
+The only module of marketeq that imports h5py (which is why checkpoints live here too: they share the
+atomic writer, the signature and format checks and the error type with results). The layout is documented
+in ``docs/hdf5.md`` and is readable with plain h5py, h5dump, pandas or xarray. Files are written atomically
+(a temporary file beside the target, then :func:`os.replace`), and reading never unpickles: every value is a
+plain number, string or array.
 
 Every way a file cannot be read ends in :class:`ResultFileError`, whose message is one line naming the file,
 what is wrong with it and what to do.

@@ -235,6 +235,7 @@ class Solver(ABC):
         self._events = CallbackList([self.history, *([callbacks] if callbacks is not None else [])])
         self._control = control or RunControl()
         self._sink, self._pending = checkpoint, resume
+        self._ordinal = -1
         self._started = time.perf_counter()
         s = self.scenario
         self._events.on_event(RunStarted(s.name, self.name, s.solver.rounds, s.solver.total_iterations,
