@@ -120,6 +120,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint_path(output)
     resume = _resume_from(output, checkpoint) if args.resume else None
+    if not args.resume and checkpoint.exists():  # never overwrite unfinished work by a forgotten flag
+        raise CliError(f"{checkpoint} holds an unfinished run for {output}: add --resume to continue it, or "
+                       "delete it to start again")
     console = _console(args.quiet)
     control = RunControl()
     with _interrupts(control):

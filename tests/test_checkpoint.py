@@ -270,3 +270,24 @@ def test_an_unwritable_checkpoint_stops_the_run_before_training(micro, tmp_path)
     assert not [e for e in seen if isinstance(e, IterationEnded)]
     assert isinstance(seen[-1], RunEnded) and seen[-1].status == "failed"
     assert "does not exist" in seen[-1].message
+
+
+def test_run_without_resume_refuses_to_overwrite_an_unfinished_run(reference, scenario, tmp_path, capsys):
+    output = tmp_path / "out.h5"
+    shutil.copyfile(reference[1][12][1], checkpoint_path(output))
+    toml = tmp_path / "s.toml"
+    toml.write_text(scenario_to_toml(scenario), encoding="utf-8")
+    assert main(["run", str(toml), "-o", str(output), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unfinished run" in err and "--resume" in err
+    assert read_checkpoint(checkpoint_path(output)).step == 12 and not output.exists()
+
+
+def test_resume_of_a_completed_result_is_refused(result_file, scenario, tmp_path, capsys):
+    output = tmp_path / "done.h5"
+    shutil.copyfile(result_file, output)
+    toml = tmp_path / "s.toml"
+    toml.write_text(scenario_to_toml(scenario), encoding="utf-8")
+    assert main(["run", str(toml), "-o", str(output), "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nothing to resume" in err

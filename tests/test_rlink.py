@@ -93,6 +93,7 @@ def test_stop_leaves_a_usable_partial_result(tiny):
     assert result.history["step"][-1] == 25
 
 
+@pytest.mark.usefixtures("single_thread")
 def test_a_single_non_finite_loss_is_rolled_back(micro, monkeypatch):
     """One NaN loss at iteration 6: back to the last good state (the phase start), learning rate halved,
     and the run completes with finite metrics. Persistent NaNs: tests/test_divergence.py."""
