@@ -130,15 +130,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = solve(scenario, callbacks, control, device=args.device, seed=args.seed,
                        checkpoint=checkpoint, resume=resume)
         write_result(result, output)
-    if result.status == "completed":
-        checkpoint.unlink(missing_ok=True)  # the result supersedes it
+    if result.status != "interrupted":  # the result supersedes it (a diverged run would diverge again)
+        checkpoint.unlink(missing_ok=True)
     console.print(_metrics_table(result, f"{result.scenario.name}: {result.status}, "
                                          f"{result.wall_time_s:.1f} s, {result.provenance['device']}, "
                                          f"{result.provenance['dtype']}, seed {result.provenance['seed']}"))
     console.print(f"wrote {output}")
     if result.status != "completed":
-        kept = f"; continue it with --resume (checkpoint {checkpoint})" if checkpoint.exists() else ""
-        print(f"marketeq: run {result.status}: {result.message}{kept}", file=sys.stderr)
+        hint = (f"; continue it with --resume (checkpoint {checkpoint})" if checkpoint.exists() else
+                "; try lower learning rates or solver.grad_clip" if result.status == "diverged" else "")
+        print(f"marketeq: run {result.status}: {result.message}{hint}", file=sys.stderr)
         return 1
     return 0
 
