@@ -184,3 +184,23 @@ def test_the_roll_back_state_survives_a_checkpoint(micro, monkeypatch, tmp_path)
     for net, params in want.weights.items():
         for key, value in params.items():
             np.testing.assert_array_equal(got.weights[net][key], value)
+
+
+def test_the_cli_reports_a_diverged_run_and_drops_its_checkpoint(micro, monkeypatch, tmp_path, capsys):
+    from marketeq.cli import main
+    from marketeq.hdf5 import checkpoint_path
+    from marketeq.scenario import scenario_to_toml
+
+    toml, output = tmp_path / "micro.toml", tmp_path / "out.h5"
+    toml.write_text(scenario_to_toml(micro.replace(**{"solver.divergence_retries": 1})), encoding="utf-8")
+    real = rlink.agents_loss
+
+    def always_nan(*args, **kwargs):
+        loss, logs = real(*args, **kwargs)
+        return loss, {**logs, "agents/loss": loss * math.nan}
+
+    monkeypatch.setattr(rlink, "agents_loss", always_nan)
+    assert main(["run", str(toml), "-o", str(output), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "run diverged: diverged at iteration 0: agents/loss = nan" in err and "solver.grad_clip" in err
+    assert read_result(output).status == "diverged" and not checkpoint_path(output).exists()
