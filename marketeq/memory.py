@@ -21,7 +21,7 @@ __all__ = ["MemoryEstimate", "available_bytes", "check_memory", "estimate_memory
 
 # Values kept per (path, time step), fitted with scripts/bench_memory.py: per agent, per hidden unit of a
 # nonlinear correction (pre-activation and tanh output, each kept for backward), and per path alone.
-AGENTS_PER_AGENT, AGENTS_PER_HIDDEN, AGENTS_BASE = 22, 2.7, 0
+AGENTS_PER_AGENT, AGENTS_PER_HIDDEN, AGENTS_BASE = 26, 2.8, 8
 MARKET_PER_AGENT, MARKET_PER_HIDDEN, MARKET_BASE = 12, 2.6, 24
 # float64 values of the test stage (solver and oracle paths, their numpy copies, the metrics), and values in
 # the run's dtype per hidden unit of a learned nonlinear mu, evaluated on the whole grid at once
