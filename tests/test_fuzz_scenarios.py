@@ -16,6 +16,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -159,22 +160,27 @@ def check_outcome(tmp_dir: Path, content: bytes) -> None:
         assert "Traceback" not in err and len(lines[0]) < 600
 
 
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
 @FUZZ
 @given(content=mutated_scenarios())
-def test_mutated_scenarios_validate_or_fail_in_one_line(tmp_path_factory, content):
-    check_outcome(tmp_path_factory.getbasetemp(), content)
+def test_mutated_scenarios_validate_or_fail_in_one_line(folder, content):
+    check_outcome(folder, content)
 
 
 @settings(FUZZ, max_examples=EXTRA or 150)
 @given(content=extreme_numbers())
-def test_extreme_numbers_validate_or_fail_in_one_line(tmp_path_factory, content):
-    check_outcome(tmp_path_factory.getbasetemp(), content)
+def test_extreme_numbers_validate_or_fail_in_one_line(folder, content):
+    check_outcome(folder, content)
 
 
 @settings(FUZZ, max_examples=EXTRA or 150)
 @given(content=broken_texts())
-def test_broken_text_and_encodings_fail_in_one_line(tmp_path_factory, content):
-    check_outcome(tmp_path_factory.getbasetemp(), content)
+def test_broken_text_and_encodings_fail_in_one_line(folder, content):
+    check_outcome(folder, content)
 
 
 def test_a_few_bad_files_through_the_real_command(tmp_path):
