@@ -56,9 +56,13 @@ def micro(quickstart):
 
 @pytest.fixture(scope="module")
 def single_thread():
-    """One torch thread: small runs gain nothing from more, a shared machine loses much to contention, and
-    float results are bitwise reproducible only for a fixed thread count."""
+    """One torch thread and one BLAS thread (numpy, for the oracles): small runs gain nothing from more, a
+    shared machine loses much to contention, and float results are bitwise reproducible only for fixed
+    thread counts (a subprocess with OMP_NUM_THREADS=1 computes the same bits)."""
+    from threadpoolctl import threadpool_limits
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with threadpool_limits(1):
+        yield
     torch.set_num_threads(before)

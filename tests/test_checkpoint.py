@@ -11,7 +11,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import torch
 
 import marketeq
 from marketeq import hdf5
@@ -24,17 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-@contextlib.contextmanager
-def one_thread():
-    """Results are bitwise reproducible for a fixed number of torch threads; fix it to one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
 
 class KeepCheckpoints:
     """Copies the checkpoint file aside each time the solver saves one."""
@@ -80,12 +68,11 @@ def scenario(micro):
 
 
 @pytest.fixture(scope="module")
-def reference(scenario, tmp_path_factory):
+def reference(scenario, tmp_path_factory, single_thread):
     """The uninterrupted run, with a copy of every checkpoint it wrote."""
     path = tmp_path_factory.mktemp("reference") / "run.h5.ckpt"
     keep = KeepCheckpoints(path)
-    with one_thread():
-        result = marketeq.solve(scenario, [keep], checkpoint=path)
+    result = marketeq.solve(scenario, [keep], checkpoint=path)
     return result, keep.copies
 
 
@@ -106,9 +93,8 @@ def test_resume_from_any_checkpoint_ends_bitwise_like_the_uninterrupted_run(scen
     """Mid-phase; between market-cache refreshes (42 and 114 are market iterations 12 and 19); at a phase
     start; in a round whose networks were rebuilt from torch's generator."""
     want, copies = reference
-    with one_thread():
-        path = copies[step][1]
-        got = marketeq.solve(scenario, resume=path, checkpoint=path.with_suffix(".next"))
+    path = copies[step][1]
+    got = marketeq.solve(scenario, resume=path, checkpoint=path.with_suffix(".next"))
     assert got.provenance["resumed_from_step"] == step
     assert_same_run(got, want)
 
@@ -117,13 +103,11 @@ def test_a_stop_writes_a_checkpoint_and_a_partial_result_that_resumes_exactly(sc
     want, _ = reference
     path = tmp_path / "run.h5.ckpt"
     control = RunControl()
-    with one_thread():
-        partial = marketeq.solve(scenario, [StopAt(47, control)], control, checkpoint=path)
+    partial = marketeq.solve(scenario, [StopAt(47, control)], control, checkpoint=path)
     assert partial.status == "interrupted" and "47" in partial.message
     assert partial.history["step"][-1] == 47 and np.isfinite(partial.metrics["sum_J"].value)
     assert read_checkpoint(path).step == 47
-    with one_thread():
-        resumed = marketeq.solve(scenario, resume=path)
+    resumed = marketeq.solve(scenario, resume=path)
     assert_same_run(resumed, want)
 
 
