@@ -25,9 +25,11 @@ from marketeq.oracles import ORACLES, oracle_for  # noqa: E402
 from marketeq.results import Metric, RunResult  # noqa: E402
 from marketeq.solvers.events import (  # noqa: E402
     Callback,
+    CheckpointSaved,
     IterationEnded,
     PhaseEnded,
     PhaseStarted,
+    RolledBack,
     RunControl,
     RunEnded,
     RunStarted,
@@ -37,6 +39,7 @@ from marketeq.solvers.events import (  # noqa: E402
 __all__ = [
     "ORACLES", "SOLVERS", "Brownian", "Callback", "IterationEnded", "MarketModel", "Metric", "Paths",
     "PhaseEnded", "PhaseStarted", "ResultFileError", "RunControl", "RunEnded", "RunResult", "RunStarted",
+    "CheckpointSaved", "RolledBack",
     "Scenario", "ScenarioError", "Snapshot", "__version__", "brownian_test_set", "load_scenario",
     "metric_rows", "oracle_for", "oracle_paths", "oracle_result", "read_result", "scenario_to_toml", "solve",
     "write_result",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from marketeq.callbacks import HistoryRecorder
+from marketeq.memory import check_memory
 from marketeq.metrics import compute_metrics
 from marketeq.model.brownian import brownian_test_set
 from marketeq.model.market import MarketModel
@@ -17,10 +20,15 @@ from marketeq.oracles import reference_for
 from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance, seed_everything
 from marketeq.scenario import Scenario, scenario_to_toml
+from marketeq.solvers.base import ResumeError
 from marketeq.solvers.combo import ComboSolver
 from marketeq.solvers.events import Callback, CallbackList, RunControl
 from marketeq.solvers.fbsde import FBSDESolver
 from marketeq.solvers.rlink import ReinforcementLinkSolver
+from marketeq.solvers.state import State
+
+if TYPE_CHECKING:
+    from marketeq.hdf5 import Checkpoint
 
 SOLVERS = {"rlink": ReinforcementLinkSolver, "combo": ComboSolver, "fbsde": FBSDESolver}
 
@@ -37,30 +45,105 @@ def _runtime(scenario: Scenario, device: str | None, seed: int | None) -> tuple[
 
 
 def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunControl | None = None, *,
-          device: str | None = None, seed: int | None = None) -> RunResult:
-    """Train the scenario's solver, evaluate it on the seeded test set and compare it with its oracle."""
+          device: str | None = None, seed: int | None = None,
+          checkpoint: str | os.PathLike[str] | None = None,
+          resume: str | os.PathLike[str] | None = None) -> RunResult:
+    """Train the scenario's solver, evaluate it on the seeded test set and compare it with its oracle.
+
+    Args:
+        checkpoint: a file to keep the run's state in, replaced atomically at the start of every phase,
+            every ``solver.checkpoint_every`` iterations and when a stop is requested; None keeps none.
+        resume: a checkpoint file to continue from: the run ends as the one that wrote it would have
+            (bitwise on CPU). Checkpoints then go on to ``checkpoint``, by default the same file.
+
+    Raises:
+        ScenarioError: the run would not fit in the available memory (names the sizes to reduce).
+        ResultFileError: the checkpoint to resume cannot be read or belongs to another scenario or seed,
+            or a checkpoint cannot be written.
+    """
     scenario, runtime = _runtime(scenario, device, seed)
+    check_memory(scenario, runtime.device)
+    saved = None if resume is None else _read_resume(resume, scenario)
     seed_everything(runtime.seed)
     started = time.perf_counter()
     solver = SOLVERS[scenario.solver.method](scenario, runtime)
-    recorder = HistoryRecorder()
-    outcome = solver.run(CallbackList([recorder, *callbacks]), control)
+    run_provenance: dict[str, Any] = provenance(runtime)
+    if saved is not None:
+        run_provenance["resumed_from_step"] = saved.step
+    target = checkpoint if checkpoint is not None else resume
+    sink = None if target is None else _checkpoint_sink(target, scenario, solver.name, run_provenance)
+    try:
+        outcome = solver.run(CallbackList(callbacks), control, resume=None if saved is None else saved.state,
+                             checkpoint=sink)
+    except ResumeError as exc:
+        from marketeq.hdf5 import ResultFileError
+
+        raise ResultFileError(resume or "checkpoint", str(exc),
+                              "delete it to start the run again from the beginning") from None
     model = solver.model
     test = brownian_test_set(runtime.seed, scenario.run.test_paths, model.n_steps, model.dt, runtime.device,
                              runtime.dtype)
     paths = solver.evaluate(test).numpy()
     reference = _oracle(model, test)
+    status, message = outcome.status, outcome.message
     metrics: dict[str, Metric] = {}
-    if outcome.status != "diverged":
+    if status != "diverged":
         metrics = compute_metrics(model, paths, reference[1] if reference else None,
                                   reference[2] if reference else None)
+        bad = [name for name, metric in metrics.items() if not math.isfinite(metric.value)]
+        if bad:  # finite training losses, yet the test set overflows: not a result to trust
+            status, message, metrics = "diverged", f"{bad[0]} is not finite on the test set", {}
     return RunResult(
         scenario=scenario, scenario_toml=scenario_to_toml(scenario), solver=solver.name,
-        status=outcome.status, message=outcome.message, provenance=provenance(runtime),
-        history=recorder.columns(), paths=paths, metrics=metrics,
+        status=status, message=message, provenance=run_provenance,
+        history=solver.history.columns(), paths=paths, metrics=metrics,
         oracle_name=reference[0] if reference else None, oracle_paths=reference[1] if reference else None,
-        weights=solver.weights(), wall_time_s=time.perf_counter() - started,
+        weights=solver.weights(), wall_time_s=time.perf_counter() - started + solver.resumed_elapsed_s,
     )
+
+
+def _read_resume(path: str | os.PathLike[str], scenario: Scenario) -> Checkpoint:
+    """The checkpoint at ``path``, refused unless it was written for this scenario and seed."""
+    from marketeq.hdf5 import ResultFileError, read_checkpoint
+
+    saved = read_checkpoint(path)
+    # The device may change (a CPU checkpoint may go on on a GPU), everything else must match.
+    ours = scenario.replace(**{"run.device": saved.scenario.run.device}).model_dump(by_alias=True)
+    difference = _first_difference(saved.scenario.model_dump(by_alias=True), ours)
+    if difference is not None:
+        key, theirs, mine = difference
+        raise ResultFileError(path, f"was written for another run ({key} = {theirs!r} there, {mine!r} here)",
+                              "resume with the scenario and seed it was written with, or delete it to start "
+                              "again")
+    return saved
+
+
+def _first_difference(a: Any, b: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in dict.fromkeys([*a, *b]):
+            found = _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
+            if found is not None:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            found = _first_difference(x, y, f"{prefix}[{i}]")
+            if found is not None:
+                return found
+        return None
+    return None if a == b else (prefix, a, b)
+
+
+def _checkpoint_sink(path: str | os.PathLike[str], scenario: Scenario, solver: str,
+                     run_provenance: dict[str, Any]):  # noqa: ANN202 - a CheckpointSink
+    from marketeq.hdf5 import write_checkpoint
+
+    toml = scenario_to_toml(scenario)
+
+    def save(state: State) -> None:
+        write_checkpoint(path, state, scenario_toml=toml, solver=solver, provenance=run_provenance)
+
+    return save
 
 
 def _oracle(model: MarketModel, test) -> tuple[str, Paths, float] | None:  # noqa: ANN001

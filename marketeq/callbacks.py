@@ -34,6 +34,17 @@ class HistoryRecorder:
         elif isinstance(event, Snapshot):
             self.rows.setdefault(event.step, {}).update(event.metrics)
 
+    def load(self, columns: dict[str, np.ndarray]) -> None:
+        """Continue from :meth:`columns` of an earlier run (a checkpoint); NaN entries were never reported."""
+        steps = [int(s) for s in np.asarray(columns["step"])]
+        data = {key: np.asarray(col, dtype=np.float64) for key, col in columns.items() if key != "step"}
+        self.rows = {step: {key: float(col[j]) for key, col in data.items() if not math.isnan(col[j])}
+                     for j, step in enumerate(steps)}
+
+    def truncate(self, step: int) -> None:
+        """Forget the rows after ``step`` (they are about to be replayed after a roll-back)."""
+        self.rows = {s: row for s, row in self.rows.items() if s <= step}
+
     def columns(self) -> dict[str, np.ndarray]:
         """``step`` plus one float column per key, NaN where a step did not report that key."""
         steps = sorted(self.rows)

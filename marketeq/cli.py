@@ -1,7 +1,9 @@
 """The ``marketeq`` command: run, validate, oracle, show, gap, gui.
 
-Every anticipated failure (bad scenario, bad result file, unavailable device) is one line on stderr
-and exit code 2.
+Every anticipated failure (bad scenario, bad result or checkpoint file, unavailable device, a run that
+would not fit in memory) is one line on stderr and exit code 2. ``run`` keeps a checkpoint beside its
+output (``OUTPUT.ckpt``) until the run completes; ``run --resume`` continues from it. The first Ctrl-C
+(SIGINT) or SIGTERM stops after the current iteration and writes a partial result; a second one aborts.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ import argparse
 import json
 import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,14 @@ EXIT_USAGE = 2
 
 class CliError(Exception):
     """An error that the CLI reports as one line."""
+
+
+class Aborted(BaseException):
+    """A second interrupt: leave at once (atomic writes keep every file whole)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def _scenario_path(given: str | None) -> Path:
@@ -62,47 +75,86 @@ def _default_output(scenario: Scenario, suffix: str = "") -> Path:
     return Path("results") / f"{scenario.name}{suffix}.h5"
 
 
+@contextmanager
+def _interrupts(control: Any) -> Iterator[None]:  # a RunControl
+    """First SIGINT or SIGTERM: stop after this iteration; a second one raises :class:`Aborted`."""
+
+    def handler(signum: int, frame: Any) -> None:  # noqa: ARG001
+        if control.stop_requested:
+            raise Aborted(signum)
+        control.request_stop()
+        print("marketeq: stopping after this iteration; a checkpoint and a partial result follow "
+              "(press Ctrl-C again to abort)", file=sys.stderr)
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _resume_from(output: Path, checkpoint: Path) -> Path | None:
+    """The checkpoint to continue from, None to start afresh when the run never saved one."""
+    from marketeq.hdf5 import read_result
+
+    if checkpoint.exists():
+        return checkpoint
+    if output.exists() and read_result(output).status == "completed":
+        raise CliError(f"{output}: nothing to resume, it is a completed result and {checkpoint} does not "
+                       "exist; run without --resume to start again")
+    print(f"marketeq: no checkpoint {checkpoint} yet; starting from the beginning", file=sys.stderr)
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from marketeq.api import solve
     from marketeq.callbacks import ProgressBar
-    from marketeq.hdf5 import write_result
+    from marketeq.hdf5 import checkpoint_path, write_result
     from marketeq.solvers.events import RunControl
 
     scenario = _load(args.scenario)
+    output = Path(args.output) if args.output else _default_output(scenario)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = checkpoint_path(output)
+    resume = _resume_from(output, checkpoint) if args.resume else None
+    if not args.resume and checkpoint.exists():  # never overwrite unfinished work by a forgotten flag
+        raise CliError(f"{checkpoint} holds an unfinished run for {output}: add --resume to continue it, or "
+                       "delete it to start again")
     console = _console(args.quiet)
     control = RunControl()
-
-    def first_interrupt(signum: int, frame: Any) -> None:  # noqa: ARG001
-        console.print("[yellow]stopping after this iteration (press Ctrl-C again to abort)[/]")
-        control.request_stop()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = signal.signal(signal.SIGINT, first_interrupt)
-    try:
+    with _interrupts(control):
         callbacks = [] if args.quiet else [ProgressBar(console)]
-        result = solve(scenario, callbacks, control, device=args.device, seed=args.seed)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    output = Path(args.output) if args.output else _default_output(result.scenario)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    write_result(result, output)
+        result = solve(scenario, callbacks, control, device=args.device, seed=args.seed,
+                       checkpoint=checkpoint, resume=resume)
+        write_result(result, output)
+    if result.status != "interrupted":  # the result supersedes it (a diverged run would diverge again)
+        checkpoint.unlink(missing_ok=True)
     console.print(_metrics_table(result, f"{result.scenario.name}: {result.status}, "
                                          f"{result.wall_time_s:.1f} s, {result.provenance['device']}, "
                                          f"{result.provenance['dtype']}, seed {result.provenance['seed']}"))
     console.print(f"wrote {output}")
     if result.status != "completed":
-        print(f"marketeq: run {result.status}: {result.message}", file=sys.stderr)
+        hint = (f"; continue it with --resume (checkpoint {checkpoint})" if checkpoint.exists() else
+                "; try lower learning rates or solver.grad_clip" if result.status == "diverged" else "")
+        print(f"marketeq: run {result.status}: {result.message}{hint}", file=sys.stderr)
         return 1
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from marketeq.memory import estimate_memory
+
     scenario = _load(args.scenario)
     m = scenario.market
+    need = estimate_memory(scenario).peak
     print(f"{_scenario_path(args.scenario)}: ok — {scenario.name}: {scenario.n_agents} agents, "
           f"q = {scenario.frictions.q}, lambda = {scenario.frictions.lam}, T = {m.horizon}, K = {m.steps}, "
           f"mu {scenario.solver.mu_mode}, {scenario.solver.rounds} rounds, "
-          f"{scenario.solver.total_iterations} iterations")
+          f"{scenario.solver.total_iterations} iterations, about {need / 2**30:.2g} GiB of memory")
     return 0
 
 
@@ -270,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["cpu", "cuda", "auto"], help="override run.device")
     run.add_argument("--seed", type=int, help="override run.seed")
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run from its checkpoint OUTPUT.ckpt (kept beside the "
+                          "output until the run completes)")
     run.set_defaults(func=cmd_run)
     validate = sub.add_parser("validate", help="check a scenario file")
     validate.add_argument("scenario")
@@ -317,6 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except (ScenarioError, ResultFileError, CliError) as exc:
         print(f"marketeq: {exc}", file=sys.stderr)
+    except (Aborted, KeyboardInterrupt) as exc:
+        signum = exc.signum if isinstance(exc, Aborted) else signal.SIGINT
+        print(f"marketeq: aborted by {signal.Signals(signum).name}; files already written are intact",
+              file=sys.stderr)
+        return 128 + signum
     except RuntimeError as exc:
         if "device" not in str(exc):
             raise

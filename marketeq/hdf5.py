@@ -1,8 +1,11 @@
-"""Result files: a :class:`~marketeq.results.RunResult` as one self-describing HDF5 file.
+"""Result and checkpoint files: a :class:`~marketeq.results.RunResult`, or a solver's saved state, as one
+self-describing HDF5 file each.
 
-The only module of marketeq that imports h5py. The layout is documented in ``docs/hdf5.md`` and is readable
-with plain h5py, h5dump, pandas or xarray. Files are written atomically (a temporary file beside the target,
-then :func:`os.replace`), and reading never unpickles: every value is a plain number, string or array.
+The only module of marketeq that imports h5py (which is why checkpoints live here too: they share the
+atomic writer, the signature and format checks and the error type with results). The layout is documented
+in ``docs/hdf5.md`` and is readable with plain h5py, h5dump, pandas or xarray. Files are written atomically
+(a temporary file beside the target, then :func:`os.replace`), and reading never unpickles: every value is a
+plain number, string or array.
 
 Every way a file cannot be read ends in :class:`ResultFileError`, whose message is one line naming the file,
 what is wrong with it and what to do.
@@ -10,11 +13,12 @@ what is wrong with it and what to do.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Mapping
-from dataclasses import fields
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
@@ -28,13 +32,16 @@ from marketeq.results import Metric, RunResult
 from marketeq.scenario import Scenario, ScenarioError, load_scenario
 from marketeq.solvers.events import Status
 
-__all__ = ["FORMAT", "SCHEMA_VERSION", "ResultFileError", "read_comparison", "read_gap", "read_result",
-           "write_comparison", "write_gap",
-           "write_result"]
+__all__ = ["CHECKPOINT_FORMAT", "COMPARISON_FORMAT", "FORMAT", "SCHEMA_VERSION", "Checkpoint", "ResultFileError",
+           "checkpoint_path", "read_checkpoint", "read_comparison", "read_gap", "read_result", "write_checkpoint",
+           "write_comparison", "write_gap", "write_result"]
 
 FORMAT = "marketeq-result"
 COMPARISON_FORMAT = "marketeq-comparison"
 SCHEMA_VERSION = 1
+CHECKPOINT_FORMAT = "marketeq-checkpoint"
+CHECKPOINT_SCHEMA_VERSION = 1
+CHECKPOINT_SUFFIX = ".ckpt"
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 COMPRESS_ABOVE_BYTES = 4096  # smaller arrays gain nothing from gzip and pay a chunk index
@@ -116,22 +123,23 @@ def write_result(result: RunResult, path: str | os.PathLike[str]) -> Path:
     never a partial one. On any error the temporary file is removed and the target is left as it was.
 
     Raises:
-        ResultFileError: the file cannot be created (missing directory, no permission, disk full) or the
-            result has history columns whose names collide.
+        ResultFileError: the file cannot be created (missing directory, no permission, disk full), the
+            result has history columns whose names collide, or a metric is not finite although the run
+            did not diverge.
     """
     target = Path(path)
     links = _history_links(list(result.history), target)
-    _check_directory(target)
-    _write_atomically(target, lambda f: _write_result_into(f, result, links))
-    return target
+    _check_metrics(result, target)
+    return _write_atomically(target, lambda f: _write_result_into(f, result, links))
 
 
 def write_comparison(results: Mapping[str, RunResult], path: str | os.PathLike[str]) -> Path:
     """Write several methods' results on one scenario into one file, atomically: ``/methods/<name>`` holds each
     result in the layout of :func:`write_result` (read one back with ``read_result(path, method=name)``)."""
     target = Path(path)
-    _check_directory(target)
     checked = {name: _history_links(list(r.history), target) for name, r in results.items()}
+    for result in results.values():
+        _check_metrics(result, target)
 
     def fill(f: h5py.File) -> None:
         f.attrs["format"] = COMPARISON_FORMAT
@@ -142,18 +150,34 @@ def write_comparison(results: Mapping[str, RunResult], path: str | os.PathLike[s
         for name, result in results.items():
             _write_result_into(methods.create_group(_escape(name)), result, checked[name])
 
-    _write_atomically(target, fill)
-    return target
+    return _write_atomically(target, fill)
 
 
-def _check_directory(target: Path) -> None:
+def _check_metrics(result: RunResult, target: Path) -> None:
+    bad = [name for name, metric in result.metrics.items() if not math.isfinite(Metric(*metric).value)]
+    if bad and result.status != "diverged":
+        raise ResultFileError(target, f"metric {bad[0]!r} is {Metric(*result.metrics[bad[0]]).value} but the "
+                                      f"status is {result.status!r}",
+                              "only a diverged result may hold non-finite metrics; report this as a bug")
+
+
+def _write_result_into(f: h5py.Group, result: RunResult, links: Mapping[str, str]) -> None:
+    _write_root(f, result)
+    _write_scenario(f, result.scenario, result.scenario_toml)
+    _write_provenance(f, result.provenance)
+    _write_history(f, result.history, links)
+    for name, paths in (("solver", result.paths), ("oracle", result.oracle_paths)):
+        if paths is not None:
+            _write_paths(f.require_group("paths"), name, paths.numpy(), result.scenario.agent_names)
+    _write_metrics(f, result.metrics)
+    _write_weights(f, result.weights)
+
+
+def _write_atomically(target: Path, fill: Callable[[h5py.File], None]) -> Path:
+    """Build the file as a temporary beside ``target`` with ``fill``, fsync it, then rename it over."""
     if not target.parent.is_dir():
         raise ResultFileError(target, f"cannot be written: directory {str(target.parent)!r} does not exist",
                               "create it first or choose another location")
-
-
-def _write_atomically(target: Path, fill: Any) -> None:
-    """Build the file as a hidden temporary beside ``target`` with ``fill(file)``, fsync, then rename."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with h5py.File(tmp, "x") as f:
@@ -168,18 +192,7 @@ def _write_atomically(target: Path, fill: Any) -> None:
             raise ResultFileError(target, f"cannot be written ({reason})",
                                   "check that the directory exists, is writable and has free space") from exc
         raise
-
-
-def _write_result_into(f: h5py.Group, result: RunResult, links: Mapping[str, str]) -> None:
-    _write_root(f, result)
-    _write_scenario(f, result.scenario, result.scenario_toml)
-    _write_provenance(f, result.provenance)
-    _write_history(f, result.history, links)
-    for name, paths in (("solver", result.paths), ("oracle", result.oracle_paths)):
-        if paths is not None:
-            _write_paths(f.require_group("paths"), name, paths.numpy(), result.scenario.agent_names)
-    _write_metrics(f, result.metrics)
-    _write_weights(f, result.weights)
+    return target
 
 
 def _write_root(f: h5py.Group, result: RunResult) -> None:
@@ -386,23 +399,25 @@ def _with_file(path: str | os.PathLike[str], read: Any) -> Any:
                               "write it again, e.g. by re-running the scenario") from None
 
 
-def _check_signature(source: Path) -> None:
+def _check_signature(source: Path, kind: str = "result") -> None:
     """Turn a missing, unreadable or non-HDF5 file into a ResultFileError before h5py sees it."""
+    wanted = "a .h5 result file" if kind == "result" else f"a {CHECKPOINT_SUFFIX} checkpoint file"
     try:
         with open(source, "rb") as fh:
             head = fh.read(len(HDF5_SIGNATURE))
     except FileNotFoundError:
-        raise ResultFileError(source, "no such file", "check the path of the .h5 result file") from None
+        raise ResultFileError(source, "no such file", f"check the path of {wanted}") from None
     except IsADirectoryError:
-        raise ResultFileError(source, "is a directory", "give the path of a .h5 result file") from None
+        raise ResultFileError(source, "is a directory", f"give the path of {wanted}") from None
     except OSError as exc:
         raise ResultFileError(source, f"cannot be read ({exc.strerror or exc})",
                               "check its permissions") from None
     # The superblock may also sit after a user block (at 512, 1024, ...); let h5py decide in that case.
     if head != HDF5_SIGNATURE and not h5py.is_hdf5(source):
-        kind = "an empty file" if not head else "not an HDF5 file"
-        raise ResultFileError(source, f"{kind}, so not a marketeq result file",
-                              "give a .h5 file written by 'marketeq run' or marketeq.write_result") from None
+        found = "an empty file" if not head else "not an HDF5 file"
+        todo = ("give a .h5 file written by 'marketeq run' or marketeq.write_result" if kind == "result" else
+                "delete it to start the run again from the beginning")
+        raise ResultFileError(source, f"{found}, so not a marketeq {kind} file", todo) from None
 
 
 def _read(f: h5py.Group, source: Path) -> RunResult:
@@ -438,6 +453,10 @@ def _read(f: h5py.Group, source: Path) -> RunResult:
 
 def _check_format(f: h5py.Group, source: Path) -> None:
     fmt = f.attrs.get("format")
+    if fmt is not None and _text(fmt) == CHECKPOINT_FORMAT:
+        raise ResultFileError(source, "a marketeq checkpoint, not a result file",
+                              "continue its run with 'marketeq run SCENARIO -o OUTPUT --resume', where the "
+                              f"checkpoint is OUTPUT{CHECKPOINT_SUFFIX}")
     if fmt is None or _text(fmt) != FORMAT:
         found = "no 'format' attribute" if fmt is None else f"format = {_text(fmt)!r}"
         raise ResultFileError(source, f"not a marketeq result file ({found}, expected {FORMAT!r})",
@@ -605,3 +624,134 @@ def read_gap(path: str | os.PathLike[str]) -> GapReport | None:
         raise ResultFileError(source, f"damaged /gap group ({type(exc).__name__}: {exc})",
                               "run 'marketeq gap' on it again") from None
     return GapReport(agents=agents, **columns, **attrs)
+
+
+# --- checkpoints -----------------------------------------------------------------------------------------
+# A checkpoint holds a solver's state (marketeq.solvers.state): nested groups whose datasets are plain arrays,
+# numbers or strings, keyed like the state dict (names escaped as above). Arrays carry a Fletcher-32 checksum,
+# so a damaged file fails to load instead of resuming from garbage.
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A solver's saved state and the scenario it belongs to."""
+
+    path: Path
+    scenario: Scenario
+    scenario_toml: str
+    solver: str
+    provenance: dict[str, Any]
+    state: dict[str, Any]
+
+    @property
+    def step(self) -> int:
+        return int(self.state["position"]["step"])
+
+
+def checkpoint_path(output: str | os.PathLike[str]) -> Path:
+    """Where ``marketeq run -o OUTPUT`` keeps the checkpoint of its run: ``OUTPUT.ckpt`` beside the output."""
+    target = Path(output)
+    return target.with_name(target.name + CHECKPOINT_SUFFIX)
+
+
+def write_checkpoint(path: str | os.PathLike[str], state: Mapping[str, Any], *, scenario_toml: str,
+                     solver: str, provenance: Mapping[str, Any]) -> Path:
+    """Write a solver's :meth:`~marketeq.solvers.base.Solver.state_dict` atomically (as :func:`write_result`).
+
+    Raises:
+        ResultFileError: the file cannot be written.
+    """
+    target = Path(path)
+
+    def fill(f: h5py.File) -> None:
+        f.attrs["format"] = CHECKPOINT_FORMAT
+        f.attrs["schema_version"] = np.int64(CHECKPOINT_SCHEMA_VERSION)
+        f.attrs["solver"] = str(solver)
+        f.attrs["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+        for key, value in state.get("position", {}).items():  # for h5dump and h5ls -v
+            f.attrs[key] = _attr_value(value)
+        f.create_group("scenario").create_dataset("toml", data=scenario_toml, dtype=STR)
+        _write_provenance(f, provenance)
+        _write_tree(f.create_group("state", track_order=True), state)
+
+    return _write_atomically(target, fill)
+
+
+def _write_tree(group: h5py.Group, tree: Mapping[str, Any]) -> None:
+    for key, value in tree.items():
+        name = _escape(str(key))
+        if isinstance(value, Mapping):
+            _write_tree(group.create_group(name, track_order=True), value)
+        elif isinstance(value, str):
+            group.create_dataset(name, data=value, dtype=STR)
+        else:
+            array = np.asarray(value)
+            if array.dtype.kind not in "biuf":
+                raise TypeError(f"state entry {key!r} is {array.dtype}, not a number array")
+            options = {"fletcher32": True} if array.ndim and array.size else {}
+            group.create_dataset(name, data=array, **options)
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read a file written by :func:`write_checkpoint`.
+
+    Raises:
+        ResultFileError: the file is missing, unreadable, not HDF5, truncated or damaged (checksums), not a
+            marketeq checkpoint (a result file, say), of an unsupported schema version, or incomplete.
+    """
+    source = Path(path)
+    _check_signature(source, "checkpoint")
+    todo = "delete it to start the run again from the beginning"
+    try:
+        f = h5py.File(source, "r")
+    except OSError as exc:
+        raise ResultFileError(source, f"damaged or truncated checkpoint ({exc})", todo) from None
+    try:
+        with f:
+            return _read_checkpoint(f, source)
+    except ResultFileError:
+        raise
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise ResultFileError(source, f"damaged or incomplete checkpoint ({type(exc).__name__}: {exc})",
+                              todo) from None
+
+
+def _read_checkpoint(f: h5py.File, source: Path) -> Checkpoint:
+    fmt = _text(f.attrs.get("format", ""))
+    if fmt != CHECKPOINT_FORMAT:
+        found = "a marketeq result file" if fmt == FORMAT else (
+            f"format = {fmt!r}" if fmt else "an HDF5 file without a 'format' attribute")
+        raise ResultFileError(source, f"not a marketeq checkpoint ({found})",
+                              f"give the {CHECKPOINT_SUFFIX} file that 'marketeq run -o OUTPUT' writes "
+                              "beside OUTPUT")
+    version = f.attrs.get("schema_version")
+    if version is None or not _is_int(version, CHECKPOINT_SCHEMA_VERSION):
+        raise ResultFileError(source, f"checkpoint schema_version {_text(version)} is not supported (this "
+                                      f"marketeq reads {CHECKPOINT_SCHEMA_VERSION})",
+                              "resume with the marketeq version that wrote it, or delete it to start again")
+    toml = _required(f, "scenario/toml", source).asstr()[()]
+    try:
+        scenario = load_scenario(source, text=toml)
+    except ScenarioError as exc:
+        raise ResultFileError(source, f"its stored scenario is not valid here ({exc})",
+                              "resume with the marketeq version that wrote it") from None
+    state = _read_tree(_required(f, "state", source))
+    for key in ("position", "modules", "history"):
+        if key not in state:
+            raise ResultFileError(source, f"incomplete checkpoint: /state/{key} is missing",
+                                  "delete it to start the run again from the beginning")
+    provenance = dict(_plain_attrs(f["provenance"].attrs)) if "provenance" in f else {}
+    return Checkpoint(source, scenario, toml, _text(f.attrs.get("solver", "")), provenance, state)
+
+
+def _read_tree(group: h5py.Group) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, item in group.items():
+        key = _unescape(name)
+        if isinstance(item, h5py.Group):
+            tree[key] = _read_tree(item)
+        elif h5py.check_string_dtype(item.dtype) is not None:
+            tree[key] = item.asstr()[()]
+        else:
+            tree[key] = np.asarray(item[()])
+    return tree

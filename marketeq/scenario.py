@@ -8,6 +8,7 @@ line naming the field, the offending value and what is allowed, e.g.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 import tomllib
@@ -182,6 +183,14 @@ class SolverSettings(_Frozen):
     nonlinear: Literal["auto", "on", "off"] = "auto"
     link_form: Literal["increments", "levels"] = "increments"
     link_weight: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = 1.0
+    # Reliability (docs/reliability.md). Checkpoints are always written at the start of each phase.
+    checkpoint_every: Annotated[int, _Number, Field(ge=0, le=10**9)] = Field(
+        0, description="also checkpoint every so many iterations; 0: only at the start of each phase")
+    grad_clip: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = Field(
+        0.0, description="clip the gradient norm of each step to this value; 0: off")
+    divergence_retries: Annotated[int, _Number, Field(ge=0, le=100)] = Field(
+        3, description="roll-backs to the last good state (learning rate halved each time) before a run "
+                       "with non-finite losses or gradients ends as diverged")
 
     @field_validator("clearing_weight", mode="before")
     @classmethod
@@ -225,9 +234,12 @@ class Scenario(_Frozen):
     @field_validator("agents")
     @classmethod
     def _exposures_sum_to_zero(cls, agents: list[Agent]) -> list[Agent]:
-        total = math.fsum(a.xi for a in agents)
-        scale = max(1.0, math.fsum(abs(a.xi) for a in agents))
+        # In units of the largest exposure, so that sums near the float limit cannot overflow.
+        unit = max(1.0, max((abs(a.xi) for a in agents), default=0.0))
+        total = math.fsum(a.xi / unit for a in agents)
+        scale = max(1.0 / unit, math.fsum(abs(a.xi) / unit for a in agents))
         if abs(total) > 1e-9 * scale:
+            total *= unit
             raise _Rule(
                 "agents.xi", [a.xi for a in agents],
                 f"they sum to {total:.6g}, but the endowment exposures xi must sum to 0 "
@@ -321,7 +333,10 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         elif not _internal(part):
-            text += ("." if text else "") + str(part)
+            key = str(part)
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", key):  # written as TOML writes such a key: quoted
+                key = json.dumps(key, ensure_ascii=False)
+            text += ("." if text else "") + key
     return text or "scenario"
 
 

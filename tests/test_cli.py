@@ -88,3 +88,31 @@ def test_oracle_refuses_power_costs(tmp_path, quickstart):
     scenario.write_text(scenario_to_toml(quickstart.replace(**{"frictions.q": 1.5})))
     done = run_cli("oracle", str(scenario))
     assert done.returncode == 2 and "no oracle" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def bad_results(tmp_path_factory, quickstart):
+    import h5py
+
+    import marketeq
+
+    folder = tmp_path_factory.mktemp("bad")
+    good = marketeq.write_result(marketeq.oracle_result(quickstart), folder / "good.h5")
+    data = good.read_bytes()
+    (folder / "truncated.h5").write_bytes(data[:4096])
+    (folder / "newer.h5").write_bytes(data)
+    with h5py.File(folder / "newer.h5", "r+") as f:
+        f.attrs["schema_version"] = 2
+    with h5py.File(folder / "foreign.h5", "w") as f:
+        f["x"] = np.arange(3)
+    (folder / "noise.h5").write_bytes(bytes(range(256)) * 8)
+    return folder
+
+
+@pytest.mark.parametrize("name, fragment", [("truncated.h5", "truncated"), ("newer.h5", "schema_version 2"),
+                                            ("foreign.h5", "not a marketeq result"),
+                                            ("noise.h5", "not an HDF5 file")])
+def test_show_of_a_bad_result_is_one_line_and_exit_2(bad_results, capsys, name, fragment):
+    assert main(["show", str(bad_results / name)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and fragment in captured.err

@@ -1,4 +1,16 @@
-"""What every solver shares: the market model, seeded noise, events, control polling and the NaN guard."""
+"""What every solver shares: the market model, seeded noise, events, control, checkpoints and roll-backs.
+
+A solver declares its networks, optimisers and random generators (:meth:`Solver._modules`,
+:meth:`Solver._optimizers`, :meth:`Solver._generators`) and runs its schedule through :meth:`Solver._iterate`;
+it then gets for free: exact resume from a checkpoint, a checkpoint on request or on a stop, and roll-back to
+the last good state with a lower learning rate when a loss or gradient becomes non-finite.
+
+The position of a run is (phase ordinal, iteration): the ordinal counts the calls of ``_iterate``, so a
+solver whose schedule is a deterministic sequence of phases resumes by replaying its set-up code (building
+networks and optimisers) and skipping the phases that the checkpoint had finished. The saved state is
+loaded at the start of the phase it was taken in, after that phase's set-up, so it overrides whatever the
+set-up made.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +19,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
+from torch import nn
 
+from marketeq.callbacks import HistoryRecorder
 from marketeq.model.brownian import Brownian, BrownianSource, brownian_test_set, stream_seed
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths
@@ -20,10 +35,12 @@ from marketeq.scenario import Scenario
 from marketeq.solvers.events import (
     Callback,
     CallbackList,
+    CheckpointSaved,
     IterationEnded,
     Phase,
     PhaseEnded,
     PhaseStarted,
+    RolledBack,
     RunControl,
     RunEnded,
     RunStarted,
@@ -31,8 +48,24 @@ from marketeq.solvers.events import (
     Status,
 )
 from marketeq.solvers.losses import clearing_error, terminal_error
+from marketeq.solvers.state import (
+    State,
+    global_rng_state,
+    load_global_rng_state,
+    load_module_state,
+    load_optimizer_state,
+    module_state,
+    optimizer_state,
+    to_numpy,
+)
 
 SNAPSHOT_PATHS = 256
+# Iterations between the in-memory states a divergence rolls back to (also taken at every phase start).
+# Taking one costs a copy of the weights and optimiser moments: small next to an iteration.
+GOOD_STATE_EVERY = 20
+LR_BACKOFF = 0.5  # learning-rate factor applied at each roll-back
+
+CheckpointSink = Callable[[State], None]
 
 
 class Interrupted(Exception):
@@ -40,7 +73,19 @@ class Interrupted(Exception):
 
 
 class Diverged(Exception):
-    """A loss became non-finite."""
+    """Non-finite values persisted after every allowed roll-back."""
+
+    def __init__(self, message: str, step: int) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+class NonFinite(Exception):
+    """A loss or a gradient is NaN or infinite."""
+
+
+class ResumeError(ValueError):
+    """A saved state that does not fit this solver or its schedule."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +111,17 @@ class Solver(ABC):
         oracle = reference_for(m)
         self.oracle_sigma = None if oracle is None else oracle.sigma_curve(m.times.cpu().double().numpy())
         self.step = 0
+        self.rollbacks = 0
+        self.history = HistoryRecorder()
         self._events: Callback = CallbackList()
         self._control = RunControl()
         self._started = time.perf_counter()
+        self._elapsed_before = 0.0  # seconds spent before the checkpoint this run resumed from
+        self._ordinal = -1  # phases entered so far, minus one
+        self._position: tuple[int, Phase, int] = (0, "agents", 0)  # round, phase, next iteration
+        self._pending: State | None = None  # a resumed state, loaded when its phase starts
+        self._good: State | None = None  # the last state known to be finite
+        self._sink: CheckpointSink | None = None
 
     # --- to implement ----------------------------------------------------------------------------------
     @abstractmethod
@@ -80,48 +133,238 @@ class Solver(ABC):
         """The learned market and holdings along given increments (tensors, no gradients)."""
 
     @abstractmethod
+    def _modules(self) -> dict[str, nn.Module]:
+        """The trained networks by name: saved, restored and exported as weights."""
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimisers that currently exist, by name (those of the running phase at least)."""
+        return {}
+
+    def _generators(self) -> dict[str, torch.Generator]:
+        """Random generators owned by the solver (torch's global ones are saved anyway)."""
+        return {"noise": self.noise.generator}
+
+    def _extra_state(self) -> State:
+        """Solver-specific state that the registries do not cover, as plain arrays."""
+        return {}
+
+    def _load_extra_state(self, state: State) -> None:  # noqa: B027 - an optional hook, empty by default
+        """Restore :meth:`_extra_state`."""
+
     def weights(self) -> dict[str, dict[str, np.ndarray]]:
         """Trained parameters as plain arrays, per network."""
+        return {name: module_state(module) for name, module in self._modules().items()}
+
+    # --- state -----------------------------------------------------------------------------------------
+    def state_dict(self) -> State:
+        """Everything an exact continuation needs, as plain arrays: networks, optimisers, generators,
+        position (round, phase, iteration, step), history and the state a divergence would roll back to."""
+        state = self._core_state()
+        state["history"] = self.history.columns()
+        if self._good is not None:
+            state["good"] = self._good
+        return state
+
+    def load_state_dict(self, state: State) -> None:
+        """Restore :meth:`state_dict` into the networks and optimisers as they exist now."""
+        try:
+            self._load_core(state)
+            position = state["position"]
+            self.rollbacks = int(position["rollbacks"])
+            self._elapsed_before = float(position["elapsed_s"])
+            self._started = time.perf_counter()
+            self.history.load(state["history"])
+            self._good = state.get("good")
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+            raise ResumeError(f"the saved state does not fit the {self.name} solver of this scenario "
+                              f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+
+    def _core_state(self) -> State:
+        round_index, phase, iteration = self._position
+        return {
+            "position": {"ordinal": np.int64(self._ordinal), "round": np.int64(round_index), "phase": phase,
+                         "iteration": np.int64(iteration), "step": np.int64(self.step),
+                         "rollbacks": np.int64(self.rollbacks), "elapsed_s": np.float64(self.elapsed_s)},
+            "modules": {name: module_state(module) for name, module in self._modules().items()},
+            "optimizers": {name: optimizer_state(opt) for name, opt in self._optimizers().items()},
+            "generators": {name: to_numpy(g.get_state()) for name, g in self._generators().items()},
+            "rng": global_rng_state(self.runtime.device),
+            "extra": self._extra_state(),
+        }
+
+    def _load_core(self, state: State) -> None:
+        position = state["position"]
+        self._ordinal = int(position["ordinal"])
+        phase = cast(Phase, str(position["phase"]))
+        self._position = (int(position["round"]), phase, int(position["iteration"]))
+        self.step = int(position["step"])
+        modules = self._modules()
+        if set(modules) != set(state["modules"]):
+            raise KeyError(f"networks {sorted(state['modules'])}, expected {sorted(modules)}")
+        for name, module in modules.items():
+            load_module_state(module, state["modules"][name])
+        for name, optimizer in self._optimizers().items():
+            if name in state["optimizers"]:
+                load_optimizer_state(optimizer, state["optimizers"][name])
+        for name, generator in self._generators().items():
+            generator.set_state(torch.from_numpy(np.array(state["generators"][name])))
+        load_global_rng_state(state["rng"])
+        self._load_extra_state(state.get("extra", {}))
+
+    @property
+    def elapsed_s(self) -> float:
+        """Training seconds, including those before the checkpoint a resumed run started from."""
+        return self._elapsed_before + time.perf_counter() - self._started
+
+    @property
+    def resumed_elapsed_s(self) -> float:
+        """Seconds spent before the checkpoint this run resumed from (0 for a fresh run)."""
+        return self._elapsed_before
 
     # --- shared machinery ----------------------------------------------------------------------------
-    def run(self, callbacks: Callback | None = None, control: RunControl | None = None) -> RunOutcome:
-        """Train, reporting to ``callbacks``; ``control`` may pause or stop at iteration boundaries."""
-        self._events = callbacks or CallbackList()
+    def run(self, callbacks: Callback | None = None, control: RunControl | None = None,
+            resume: State | None = None, checkpoint: CheckpointSink | None = None) -> RunOutcome:
+        """Train, reporting to ``callbacks``; ``control`` may pause or stop at iteration boundaries.
+
+        Args:
+            resume: a :meth:`state_dict` to continue from (e.g. read from a checkpoint file); the run
+                then ends exactly as the run that saved it would have.
+            checkpoint: called with :meth:`state_dict` at the start of every phase, every
+                ``solver.checkpoint_every`` iterations and when a stop is requested.
+        """
+        self._events = CallbackList([self.history, *([callbacks] if callbacks is not None else [])])
         self._control = control or RunControl()
+        self._sink, self._pending = checkpoint, resume
+        self._ordinal = -1
         self._started = time.perf_counter()
         s = self.scenario
         self._events.on_event(RunStarted(s.name, self.name, s.solver.rounds, s.solver.total_iterations,
                                          s.n_agents, tuple(s.agent_names)))
         try:
             self._train()
-            outcome = RunOutcome("completed", self.step)
+            if self._pending is not None:
+                raise ResumeError("the saved state lies beyond the end of this scenario's schedule")
+            recovered = (f"recovered from {self.rollbacks} divergence(s) by roll-back"
+                         if self.rollbacks else "")
+            outcome = RunOutcome("completed", self.step, recovered)
         except Interrupted:
             outcome = RunOutcome("interrupted", self.step, f"stopped at iteration {self.step}")
         except Diverged as exc:
-            outcome = RunOutcome("diverged", self.step, f"diverged at iteration {self.step}: {exc}")
+            outcome = RunOutcome("diverged", exc.step, str(exc))
+        except Exception as exc:  # e.g. a checkpoint that cannot be written: observers still see the end
+            self._events.on_event(RunEnded("failed", self.step, " ".join(str(exc).split())))
+            raise
         self._events.on_event(RunEnded(outcome.status, outcome.step, outcome.message))
         return outcome
 
     def _iterate(self, round_index: int, phase: Phase, iterations: int,
                  step_fn: Callable[[int], dict[str, torch.Tensor]]) -> dict[str, float]:
-        """Call ``step_fn`` for each iteration of a phase, with events, snapshots and the NaN guard."""
+        """Call ``step_fn`` for each iteration of a phase: events, snapshots, checkpoints and roll-backs."""
+        self._ordinal += 1
+        start, resumed = self._enter_phase()
+        if start is None:
+            return {}
         self._events.on_event(PhaseStarted(round_index, phase, iterations))
         losses: dict[str, float] = {}
         eval_every = self.scenario.solver.eval_every
-        for i in range(iterations):
-            if self._control.poll():
-                raise Interrupted
-            losses = {key: float(value.detach()) for key, value in step_fn(i).items()}
-            bad = [key for key, value in losses.items() if not math.isfinite(value)]
-            if bad:
-                raise Diverged(f"{bad[0]} = {losses[bad[0]]}")
+        i = start
+        while i < iterations:
+            self._position = (round_index, phase, i)
+            self._boundary(i, skip_checkpoint=resumed and i == start)
+            try:
+                losses = self._finite({key: float(value.detach()) for key, value in step_fn(i).items()})
+            except NonFinite as exc:
+                i = self._roll_back(str(exc))
+                resumed = False
+                continue
             self.step += 1
-            self._events.on_event(IterationEnded(round_index, phase, i, self.step, losses,
-                                                 time.perf_counter() - self._started))
-            if self.step % eval_every == 0 or i == iterations - 1:
+            i += 1
+            self._events.on_event(IterationEnded(round_index, phase, i - 1, self.step, losses,
+                                                 self.elapsed_s))
+            if self.step % eval_every == 0 or i == iterations:
                 self._events.on_event(self.snapshot())
+        self._position = (round_index, phase, iterations)
         self._events.on_event(PhaseEnded(round_index, phase, losses))
         return losses
+
+    def _enter_phase(self) -> tuple[int | None, bool]:
+        """(first iteration, whether it continues a saved state); None skips a phase the state had done."""
+        if self._pending is None:
+            return 0, False
+        ordinal = int(self._pending["position"]["ordinal"])
+        if self._ordinal < ordinal:
+            return None, False
+        if self._ordinal > ordinal:
+            raise ResumeError(f"the saved state is at phase {ordinal}, which this schedule never reaches")
+        state, self._pending = self._pending, None
+        self.load_state_dict(state)
+        return self._position[2], True
+
+    def _boundary(self, i: int, skip_checkpoint: bool) -> None:
+        """Before iteration ``i``: keep a good state, checkpoint, then obey a stop request.
+
+        Every decision depends on the position only, so a resumed run takes the same ones.
+        """
+        if i == 0 or self.step % GOOD_STATE_EVERY == 0:
+            self._good = self._core_state()
+        every = self.scenario.solver.checkpoint_every
+        saved = False
+        if self._sink is not None and not skip_checkpoint and (i == 0 or (every and self.step % every == 0)):
+            self._save()
+            saved = True
+        if self._control.poll():
+            if self._sink is not None and not saved and not skip_checkpoint:
+                self._save()
+            raise Interrupted
+
+    def _save(self) -> None:
+        assert self._sink is not None
+        self._sink(self.state_dict())
+        round_index, phase, iteration = self._position
+        self._events.on_event(CheckpointSaved(self.step, round_index, phase, iteration))
+
+    @staticmethod
+    def _finite(losses: dict[str, float]) -> dict[str, float]:
+        bad = [key for key, value in losses.items() if not math.isfinite(value)]
+        if bad:
+            raise NonFinite(f"{bad[0]} = {losses[bad[0]]}")
+        return losses
+
+    def _roll_back(self, reason: str) -> int:
+        """Return to the last good state with a lower learning rate; the iteration to go on from.
+
+        Raises:
+            Diverged: the roll-backs allowed by ``solver.divergence_retries`` are used up. The solver is
+                left in the last good state, so its weights and evaluation stay finite.
+        """
+        failed = self.step
+        if self._good is None:
+            raise Diverged(f"diverged at iteration {failed}: {reason}", failed)
+        self._load_core(self._good)
+        self.history.truncate(self.step)
+        retries = self.scenario.solver.divergence_retries
+        if self.rollbacks >= retries:
+            raise Diverged(f"diverged at iteration {failed}: {reason} (after {self.rollbacks} of "
+                           f"{retries} roll-backs; weights are those of iteration {self.step})", failed)
+        self.rollbacks += 1
+        for optimizer in self._optimizers().values():
+            for group in optimizer.param_groups:
+                group["lr"] *= LR_BACKOFF
+        self._events.on_event(RolledBack(failed, self.step, reason, self.rollbacks))
+        return self._position[2]
+
+    def _descend(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """One gradient step; refuses non-finite gradients, clips their norm at ``solver.grad_clip`` (> 0)."""
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        if not torch.isfinite(norm):
+            raise NonFinite(f"gradient norm = {float(norm)}")
+        clip = self.scenario.solver.grad_clip
+        if clip > 0:
+            torch.nn.utils.clip_grads_with_norm_(params, clip, norm)
+        optimizer.step()
 
     @torch.no_grad()
     def snapshot(self) -> Snapshot:

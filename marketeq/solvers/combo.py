@@ -38,9 +38,7 @@ class ComboSolver(ReinforcementLinkSolver):
             link = link_loss(m, mu, sigma, phi, b.W, self.rate_scale, form=settings.link_form)
             loss = loss + settings.link_weight * link
             logs["market/link"] = link
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        self._descend(optimizer, loss)
         logs["joint/loss"] = loss
         return logs
 
@@ -50,5 +48,7 @@ class ComboSolver(ReinforcementLinkSolver):
             plan = settings.round_schedule(r)
             params = itertools.chain(self.policy.parameters(), self.market.parameters())
             optimizer = torch.optim.Adam(params, lr=plan.agents_lr)
+            self._opts = {"joint": optimizer}
             iterations = plan.agents_iterations + plan.market_iterations
-            self._iterate(r, "joint", iterations, lambda i: self._joint_step(optimizer, plan.clearing_weight))
+            self._iterate(r, "joint", iterations,
+                          lambda i, opt=optimizer, w=plan.clearing_weight: self._joint_step(opt, w))

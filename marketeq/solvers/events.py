@@ -67,13 +67,37 @@ class PhaseEnded:
 
 
 @dataclass(frozen=True)
+class CheckpointSaved:
+    """The solver's full state was saved; a resumed run continues from here."""
+
+    step: int
+    round: int
+    phase: Phase
+    iteration: int  # the next iteration of the phase
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """A non-finite loss or gradient: the run went back to an earlier good state with a lower learning rate.
+
+    Steps after ``to_step`` are replayed, so observers that keep a history drop their rows past it.
+    """
+
+    failed_step: int
+    to_step: int
+    reason: str  # e.g. "agents/loss = nan"
+    retry: int  # 1 for the first roll-back of the run
+
+
+@dataclass(frozen=True)
 class RunEnded:
     status: Status
     step: int
     message: str = ""
 
 
-Event = RunStarted | PhaseStarted | IterationEnded | Snapshot | PhaseEnded | RunEnded
+Event = (RunStarted | PhaseStarted | IterationEnded | Snapshot | PhaseEnded | CheckpointSaved | RolledBack
+         | RunEnded)
 
 
 @runtime_checkable

@@ -10,7 +10,6 @@ which is why this method is fragile (it diverges for power costs; the solver rep
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -54,6 +53,7 @@ class FBSDESolver(Solver):
         self.backward = BackwardNet(m, settings.agents_hidden, nonlinear).to(rt.device, rt.dtype)
         self.market = MarketNet(m, settings.market_hidden, nonlinear).to(rt.device, rt.dtype)
         self.rate_scale = self.backward.scales.rate.to(rt.device, rt.dtype)
+        self._opts: dict[str, torch.optim.Optimizer] = {}
 
     def _forward(self, b: Brownian) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """phi, phidot (B, K+1, N), mu, sigma (B, K+1) and Y_K (B, N) along the increments."""
@@ -93,9 +93,7 @@ class FBSDESolver(Solver):
         backward = (y_end / self.backward.y_scale).pow(2).mean()
         clearing = clearing_error(phidot / self.rate_scale).mean()
         loss = terminal + backward + clearing_weight * clearing
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        self._descend(optimizer, loss)
         return {"joint/loss": loss, "market/terminal": terminal, "agents/backward": backward,
                 "agents/clearing": clearing}
 
@@ -105,8 +103,10 @@ class FBSDESolver(Solver):
         for r in range(settings.rounds):
             plan = settings.round_schedule(r)
             optimizer = torch.optim.Adam(params, lr=plan.agents_lr)
+            self._opts = {"joint": optimizer}
             iterations = plan.agents_iterations + plan.market_iterations
-            self._iterate(r, "joint", iterations, lambda i: self._step(optimizer, plan.clearing_weight))
+            self._iterate(r, "joint", iterations,
+                          lambda i, opt=optimizer, w=plan.clearing_weight: self._step(opt, w))
 
     @torch.no_grad()
     def evaluate(self, brownian: Brownian) -> Paths:
@@ -114,6 +114,8 @@ class FBSDESolver(Solver):
         S = price_path(self.model, mu, sigma, brownian.dW, self.market.s0)
         return Paths(self.model.times, brownian.W, brownian.dW, phi, phidot, mu, sigma, S)
 
-    def weights(self) -> dict[str, dict[str, np.ndarray]]:
-        return {name: {key: value.detach().cpu().numpy() for key, value in net.state_dict().items()}
-                for name, net in (("backward", self.backward), ("market", self.market))}
+    def _modules(self) -> dict[str, nn.Module]:
+        return {"backward": self.backward, "market": self.market}
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self._opts

@@ -3,7 +3,8 @@
 Each round trains the agents against the frozen market (price takers: every market output is detached),
 then the market against the agents' frozen roll-out. With the agents frozen their holdings do not depend
 on the market, so the market phase reuses one cached roll-out and evaluates the market on every time
-step in one batch.
+step in one batch. The cache is refreshed every MARKET_REFRESH iterations; the noise generator's state
+before each refresh is part of the solver's state, so a resumed or rolled-back run rebuilds the same cache.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from marketeq.scenario import Scenario
 from marketeq.solvers.base import Solver
 from marketeq.solvers.losses import agent_utilities, agents_loss, link_loss, terminal_error
 from marketeq.solvers.networks import MarketNet, PolicyNet
+from marketeq.solvers.state import State, to_numpy
 
 MARKET_REFRESH = 10  # market iterations per cached agents' roll-out
 
@@ -34,6 +36,9 @@ class ReinforcementLinkSolver(Solver):
         self.mu_known = settings.mu_mode == "known"
         self.nonlinear = settings.nonlinear == "on" or (settings.nonlinear == "auto" and m.cost.q != 2.0)
         self._build_networks()
+        self._opts: dict[str, torch.optim.Optimizer] = {}
+        self._cache: tuple[Tensor, Tensor, Brownian] | None = None
+        self._cache_noise: np.ndarray | None = None  # noise state before the cached roll-out was drawn
         self.agent_weights = (m.xi.abs().max() / m.xi.abs().clamp_min(1e-12)).pow(2).clamp(max=100.0)
         self.rate_scale = float(self.policy.scales.rate.mean())
 
@@ -60,9 +65,7 @@ class ReinforcementLinkSolver(Solver):
             mu, sigma = self._market_paths(phi, b.W)
         utilities = agent_utilities(self.model, mu, sigma, phi, phidot, b.W)
         loss, logs = agents_loss(self.model, utilities, phidot, self.agent_weights, clearing_weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        self._descend(optimizer, loss)
         return logs
 
     def _market_step(self, optimizer: torch.optim.Optimizer, cache: tuple[Tensor, Tensor, Brownian]
@@ -79,9 +82,7 @@ class ReinforcementLinkSolver(Solver):
             link = link_loss(m, mu, sigma, phi, b.W, self.rate_scale, form=settings.link_form)
             loss = loss + settings.link_weight * link
             logs["market/link"] = link
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        self._descend(optimizer, loss)
         logs["market/loss"] = loss
         return logs
 
@@ -93,17 +94,28 @@ class ReinforcementLinkSolver(Solver):
             if r > 0 and not settings.warm_start:
                 self._build_networks()
             optimizer = torch.optim.Adam(self.policy.parameters(), lr=plan.agents_lr)
+            self._opts = {"agents": optimizer}
             self._iterate(r, "agents", plan.agents_iterations,
-                          lambda i: self._agents_step(optimizer, plan.clearing_weight))
+                          lambda i, opt=optimizer, w=plan.clearing_weight: self._agents_step(opt, w))
             market_opt = torch.optim.Adam(self.market.parameters(), lr=plan.market_lr)
-            cache: list[tuple[Tensor, Tensor, Brownian]] = []
+            self._opts = {"market": market_opt}
+            self._iterate(r, "market", plan.market_iterations,
+                          lambda i, opt=market_opt: self._market_step(opt, self._market_cache(i)))
 
-            def market_step(i: int) -> dict[str, Tensor]:
-                if i % MARKET_REFRESH == 0:
-                    cache[:] = [self._frozen_rollout(settings.market_batch_size)]
-                return self._market_step(market_opt, cache[0])
-
-            self._iterate(r, "market", plan.market_iterations, market_step)
+    def _market_cache(self, i: int) -> tuple[Tensor, Tensor, Brownian]:
+        """The agents' frozen roll-out for market iteration ``i``, redrawn every MARKET_REFRESH iterations."""
+        n_paths = self.scenario.solver.market_batch_size
+        if i % MARKET_REFRESH == 0:
+            self._cache_noise = to_numpy(self.noise.get_state())
+            self._cache = self._frozen_rollout(n_paths)
+        elif self._cache is None:  # restored between refreshes: draw the same roll-out again
+            if self._cache_noise is None:
+                raise RuntimeError("market roll-out cache lost without the noise state to rebuild it")
+            current = self.noise.get_state()
+            self.noise.set_state(torch.from_numpy(self._cache_noise.copy()))
+            self._cache = self._frozen_rollout(n_paths)
+            self.noise.set_state(current)
+        return self._cache
 
     @torch.no_grad()
     def _frozen_rollout(self, n_paths: int) -> tuple[Tensor, Tensor, Brownian]:
@@ -115,6 +127,21 @@ class ReinforcementLinkSolver(Solver):
         settings, rt = self.scenario.solver, self.runtime
         self.policy = PolicyNet(self.model, settings.agents_hidden, self.nonlinear).to(rt.device, rt.dtype)
         self.market = MarketNet(self.model, settings.market_hidden, self.nonlinear).to(rt.device, rt.dtype)
+
+    # --- what the base class saves and restores --------------------------------------------------------
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return {"policy": self.policy, "market": self.market}
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self._opts
+
+    def _extra_state(self) -> State:
+        return {} if self._cache_noise is None else {"market_cache_noise": self._cache_noise.copy()}
+
+    def _load_extra_state(self, state: State) -> None:
+        noise = state.get("market_cache_noise")
+        self._cache_noise = None if noise is None else np.asarray(noise, dtype=np.uint8)
+        self._cache = None
 
     # --- results -------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -128,7 +155,3 @@ class ReinforcementLinkSolver(Solver):
             mu=lambda D, W, phi, sigma: self._market_paths(phi, W)[0],
             s0=self.market.s0,
         )
-
-    def weights(self) -> dict[str, dict[str, np.ndarray]]:
-        return {name: {key: value.detach().cpu().numpy() for key, value in net.state_dict().items()}
-                for name, net in (("policy", self.policy), ("market", self.market))}
