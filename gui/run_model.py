@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from marketeq import IterationEnded, PhaseStarted, RunEnded, RunResult, RunStarted, Snapshot
+from marketeq import IterationEnded, PhaseStarted, RolledBack, RunEnded, RunResult, RunStarted, Snapshot
 from marketeq.callbacks import PHASE_CODES
 
 ETA_WINDOW = 200  # iterations over which the current speed is measured
@@ -39,6 +39,10 @@ class Columns:
             if key not in values:
                 column[self.n] = np.nan
         self.n += 1
+
+    def truncate(self, last_step: float) -> None:
+        """Drop the rows after ``last_step`` (steps grow row by row, so they are a tail)."""
+        self.n = int(np.searchsorted(self._steps[: self.n], last_step, side="right"))
 
     def _grow(self) -> None:
         size = 2 * len(self._steps)
@@ -120,6 +124,12 @@ class RunModel:
             self.evals.append(event.step, event.metrics)
             self.snapshots += 1
             self.curves_version += 1
+        elif isinstance(event, RolledBack):  # the steps after to_step are replayed: draw them once
+            self.losses.truncate(event.to_step)
+            self.evals.truncate(event.to_step)
+            self.step = event.to_step
+            self.message = f"rolled back to step {event.to_step} ({event.reason}), retry {event.retry}"
+            self.losses_version += 1
         elif isinstance(event, PhaseStarted):
             self.round, self.phase, self.phase_iterations, self.iteration = (
                 event.round, event.phase, event.iterations, -1)

@@ -63,6 +63,16 @@ def test_events_build_history_curves_status_and_progress():
     assert model.status == "evaluating" and model.message == "stopped at iteration 12"
 
 
+def test_a_roll_back_drops_the_replayed_steps():
+    model = RunModel()
+    feed(model)
+    model.apply(marketeq.RolledBack(failed_step=12, to_step=7, reason="market/loss = nan", retry=1))
+    assert model.losses.n == 7 and list(model.losses.steps) == list(range(1, 8))
+    assert list(model.evals.steps) == [3, 6] and model.step == 7 and "rolled back to step 7" in model.message
+    model.apply(marketeq.IterationEnded(1, "market", 1, 8, {"market/loss": 0.5}, 0.8))
+    assert list(model.losses.steps)[-2:] == [7, 8]
+
+
 def test_eta_follows_the_recent_speed():
     model = RunModel()
     model.apply(marketeq.RunStarted("tiny", "rlink", 1, 100, N, ("a", "b", "c")))
