@@ -173,14 +173,19 @@ def _write_result_into(f: h5py.Group, result: RunResult, links: Mapping[str, str
     _write_weights(f, result.weights)
 
 
-def _write_atomically(target: Path, fill: Callable[[h5py.File], None]) -> Path:
-    """Build the file as a temporary beside ``target`` with ``fill``, fsync it, then rename it over."""
+def _write_atomically(target: Path, fill: Callable[[h5py.File], None], edit: bool = False) -> Path:
+    """Build the file as a temporary beside ``target`` with ``fill``, fsync it, then rename it over.
+
+    With ``edit``, the temporary starts as a copy of ``target`` and ``fill`` changes it in place.
+    """
     if not target.parent.is_dir():
         raise ResultFileError(target, f"cannot be written: directory {str(target.parent)!r} does not exist",
                               "create it first or choose another location")
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with h5py.File(tmp, "x") as f:
+        if edit:
+            shutil.copyfile(target, tmp)
+        with h5py.File(tmp, "r+" if edit else "x") as f:
             fill(f)
         with open(tmp, "r+b") as fh:  # the data is on disk before the rename makes it visible
             os.fsync(fh.fileno())
@@ -576,35 +581,24 @@ def write_gap(report: GapReport, path: str | os.PathLike[str]) -> Path:
     except OSError as exc:
         raise ResultFileError(target, f"damaged or truncated HDF5 file ({exc})",
                               "write it again, e.g. by re-running the scenario") from None
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        shutil.copyfile(target, tmp)
-        with h5py.File(tmp, "r+") as f:
-            if "gap" in f:
-                del f["gap"]
-            g = f.create_group("gap", track_order=True)
-            agent = g.create_dataset("agent", data=np.array(report.agents, dtype=STR))
-            agent.make_scale("agent")
-            agent.dims[0].label = "agent"
-            for column in GAP_COLUMNS:
-                dset = g.create_dataset(column, data=np.asarray(getattr(report, column), dtype=np.float64))
-                dset.dims[0].label = "agent"
-                dset.dims[0].attach_scale(agent)
-            for key in GAP_ATTRS:
-                g.attrs[key] = _attr_value(getattr(report, key))
-            g.attrs["ratio"] = np.float64(report.ratio)
-            g.attrs["created"] = datetime.now(UTC).isoformat(timespec="seconds")
-        with open(tmp, "r+b") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise ResultFileError(target, f"cannot be written ({reason})",
-                                  "check that the directory is writable and has free space") from exc
-        raise
-    return target
+
+    def fill(f: h5py.File) -> None:
+        if "gap" in f:
+            del f["gap"]
+        g = f.create_group("gap", track_order=True)
+        agent = g.create_dataset("agent", data=np.array(report.agents, dtype=STR))
+        agent.make_scale("agent")
+        agent.dims[0].label = "agent"
+        for column in GAP_COLUMNS:
+            dset = g.create_dataset(column, data=np.asarray(getattr(report, column), dtype=np.float64))
+            dset.dims[0].label = "agent"
+            dset.dims[0].attach_scale(agent)
+        for key in GAP_ATTRS:
+            g.attrs[key] = _attr_value(getattr(report, key))
+        g.attrs["ratio"] = np.float64(report.ratio)
+        g.attrs["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+
+    return _write_atomically(target, fill, edit=True)
 
 
 def read_gap(path: str | os.PathLike[str]) -> GapReport | None:
