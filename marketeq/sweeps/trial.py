@@ -7,12 +7,13 @@ not run again.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import secrets
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,9 @@ from marketeq.sweeps.spec import Trial
 
 TRIALS_DIR = "trials"
 FINISHED = ("completed", "diverged")  # re-running these would give the same answer for the same seed
-# One torch thread per trial: parallelism comes from running trials side by side, and a fixed thread
-# count keeps the numbers independent of the backend and of the worker count.
-TORCH_THREADS = 1
+# One thread per trial (torch and BLAS): parallelism comes from running trials side by side, and a fixed
+# thread count keeps the numbers bit-identical across backends (OpenBLAS sums differently on 2 threads).
+TRIAL_THREADS = 1
 MESSAGE_LIMIT = 400
 
 
@@ -51,21 +52,30 @@ def trial_path(directory: str | os.PathLike[str], trial: Trial) -> Path:
 def run_trial(trial: Trial, directory: str | os.PathLike[str]) -> dict[str, Any]:
     """Run ``trial``, write ``DIR/trials/<method>-<hash>.h5`` and return its summary row; never raises
     for an error of the trial itself (it is recorded in the file and the row instead)."""
-    import torch
-
     path = trial_path(directory, trial)
     path.parent.mkdir(parents=True, exist_ok=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(TORCH_THREADS)
     started = time.perf_counter()
     try:
-        result = METHODS[trial.method](trial.scenario())
+        with _threads(TRIAL_THREADS):
+            result = METHODS[trial.method](trial.scenario())
     except Exception as exc:  # recorded, so that one bad trial does not stop the sweep
         result = failed_result(trial, exc, time.perf_counter() - started)
-    finally:
-        torch.set_num_threads(threads)
     write_result(result, path)
     return summary_row(trial, result)
+
+
+@contextlib.contextmanager
+def _threads(count: int) -> Iterator[None]:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        with threadpool_limits(limits=count):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def failed_result(trial: Trial, error: BaseException, wall_time_s: float = math.nan) -> RunResult:
