@@ -162,6 +162,8 @@ def _explain(error: dict[str, Any], source: str) -> SweepError:
         message = f"must be a non-empty list drawn from {choices}"
     elif "methods" in loc:
         message = f"must be one of {choices}"
+    elif loc[-1] in ("grid", "zip", "set"):
+        message = "must be a table of parameter = values, e.g. { \"frictions.lambda\" = [1e-3, 1e-2] }"
     elif "seeds" in loc:
         message = "must be a non-empty list of integer seeds >= 0 (each trial's run.seed)"
     return SweepError(field, value, message[:1].lower() + message[1:], source)
