@@ -238,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("results")
     show.add_argument("--json", action="store_true", help="one JSON object with metrics and curves")
     show.set_defaults(func=cmd_show)
+    gui = sub.add_parser("gui", help="open the desktop app")
+    gui.add_argument("scenario", nargs="?")
+    gui.set_defaults(func=cmd_gui)
     sweep = sub.add_parser("sweep", help="run a sweep file's trials and write their summary table")
     sweep.add_argument("sweep", help="sweep TOML file (see scenarios/sweeps/)")
     sweep.add_argument("-o", "--output", help="sweep directory (default results/sweeps/<sweep name>)")
@@ -252,9 +255,6 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-o", "--output", default="predictions.png", help="figure file (.png, .svg, .pdf)")
     predict.add_argument("--x", help="the parameter on the x axis (default: the sweep's first)")
     predict.set_defaults(func=cmd_predict)
-    gui = sub.add_parser("gui", help="open the desktop app")
-    gui.add_argument("scenario", nargs="?")
-    gui.set_defaults(func=cmd_gui)
     return parser
 
 

@@ -26,8 +26,7 @@ from marketeq.results import Metric, RunResult
 from marketeq.scenario import Scenario, ScenarioError, load_scenario
 from marketeq.solvers.events import Status
 
-__all__ = ["FORMAT", "SCHEMA_VERSION", "ResultFileError", "read_result", "read_table", "write_result",
-           "write_table"]
+__all__ = ["FORMAT", "SCHEMA_VERSION", "ResultFileError", "read_result", "write_result"]
 
 FORMAT = "marketeq-result"
 SCHEMA_VERSION = 1
