@@ -177,6 +177,7 @@ def test_cli_sweep_then_predict(tmp_path, small):
     assert main(["predict", str(out), "-o", str(tmp_path / "p.png"), "--x", "xi_scale"]) == 0
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["predict", str(out), "-o", str(tmp_path / "p.png"), "--x", "gamma"]) == 2
+    assert main(["predict", str(tmp_path), "-o", str(tmp_path / "p.png")]) == 2  # no summary there
     assert main(["sweep", str(path), "--address", "127.0.0.1:6379"]) == 2
 
 

@@ -75,6 +75,9 @@ def predictions_figure(directory: str | os.PathLike[str], output: str | os.PathL
     if not parameters:
         raise SweepError("parameters", [], "this sweep varies nothing, so there is nothing to plot against",
                          str(directory))
+    if not (columns["status"] == "completed").any():
+        raise SweepError("sweep directory", str(directory), "has no completed trial to plot yet; run or "
+                                                            "resume it with 'marketeq sweep'")
     x = x or parameters[0]
     if x not in parameters:
         raise SweepError("x", x, f"not a parameter of this sweep; one of {', '.join(parameters)}",
@@ -117,11 +120,18 @@ def predictions_figure(directory: str | os.PathLike[str], output: str | os.PathL
 
 
 def _save(figure: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    kind = path.suffix.lstrip(".").lower()
+    supported = figure.canvas.get_supported_filetypes()
+    if kind not in supported:
+        raise SweepError("output", str(path), f"unknown figure type; end the name in one of "
+                                              f"{', '.join('.' + k for k in sorted(supported))}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        figure.savefig(tmp, dpi=150, format=path.suffix.lstrip(".").lower() or "png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(tmp, dpi=150, format=kind)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise SweepError("output", str(path), f"cannot be written ({exc.strerror or exc})") from None
     finally:
         tmp.unlink(missing_ok=True)
     return path

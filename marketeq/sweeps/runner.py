@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from marketeq.sweeps.local import default_workers, run_local
-from marketeq.sweeps.spec import Sweep
+from marketeq.sweeps.spec import Sweep, SweepError
 from marketeq.sweeps.summary import write_summary
 from marketeq.sweeps.trial import finished_row, write_bytes
 
@@ -64,8 +64,13 @@ def run_sweep(sweep: Sweep, directory: str | Path, *, backend: Backend = "local"
     """Run every trial of ``sweep`` whose file in ``directory/trials`` is not finished, then write
     ``summary.h5`` and ``summary.csv`` (also when interrupted, with the trials done so far)."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    write_bytes(directory / SPEC_COPY, sweep.text.encode("utf-8"))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        write_bytes(directory / SPEC_COPY, sweep.text.encode("utf-8"))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SweepError("output", str(directory), f"cannot be used as the sweep directory ({reason}); "
+                                                   "choose another with -o") from None
     started = time.perf_counter()
     rows: dict[int, dict[str, Any]] = {}
     pending = []

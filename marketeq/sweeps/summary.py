@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from marketeq.hdf5 import read_table, write_table
-from marketeq.sweeps.spec import Sweep
+from marketeq.sweeps.spec import Sweep, SweepError
 from marketeq.sweeps.trial import write_bytes
 
 SUMMARY_H5 = "summary.h5"
@@ -68,4 +68,7 @@ def write_summary(rows: Iterable[Mapping[str, Any]], directory: str | Path,
 def read_summary(directory: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """(columns, attributes) of a sweep directory's ``summary.h5``."""
     path = Path(directory)
+    if path.is_dir() and not (path / SUMMARY_H5).is_file():
+        raise SweepError("sweep directory", str(path), f"has no {SUMMARY_H5}; give a directory written by "
+                                                       "'marketeq sweep'")
     return read_table(path / SUMMARY_H5 if path.is_dir() else path)
