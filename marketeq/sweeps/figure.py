@@ -60,6 +60,15 @@ def series(columns: dict[str, np.ndarray], x: str, metric: str) -> dict[tuple[st
     return out
 
 
+def _method_names(columns: dict[str, np.ndarray]) -> dict[str, str]:
+    """Legend names: "oracle (riccati)", "solver (rlink)" from the summary's solver column."""
+    out = {}
+    for method, solver in zip(columns["method"], columns["solver"], strict=True):
+        engine = str(solver).removeprefix("oracle:")
+        out.setdefault(str(method), f"{method} ({engine})" if engine and engine != method else str(method))
+    return out
+
+
 def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
 
@@ -90,17 +99,20 @@ def predictions_figure(directory: str | os.PathLike[str], output: str | os.PathL
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(PANELS))
     categories = {v: i for i, v in enumerate(dict.fromkeys(xs.tolist()))} if not numeric else None
-    colors = {}
+    names = _method_names(columns)
+    colors: dict[str, str] = {}
     for ax, (metric, label) in zip(axes, PANELS, strict=True):
-        for (method, others), (px, mean, err, _) in sorted(series(columns, x, metric).items()):
-            color = colors.setdefault(others, f"C{len(colors)}")
+        lines = sorted(series(columns, x, metric).items())
+        by_method = len({key[1] for key, _ in lines}) == 1  # one curve per method: colour the methods
+        for (method, others), (px, mean, err, _) in lines:
+            step = 3 if by_method else 1  # C0 blue, C3 red: the two methods apart at a glance
+            color = colors.setdefault(method if by_method else others, f"C{len(colors) * step}")
             where = px if numeric else np.array([categories[v] for v in px])
-            name = method + (f" ({others})" if others else "")
+            name = names.get(method, method) + (f", {others}" if others else "")
             if method == "oracle":
                 ax.plot(where, mean, color=color, label=name, **STYLE["oracle"])
                 if np.any(err > 0):
-                    ax.fill_between(where, mean - 2 * err, mean + 2 * err, color=color, alpha=0.2,
-                                    linewidth=0)
+                    ax.fill_between(where, mean - err, mean + err, color=color, alpha=0.2, linewidth=0)
             else:
                 ax.errorbar(where, mean, yerr=err, color=color, label=name, **STYLE["solver"])
         ax.set_title(label)
