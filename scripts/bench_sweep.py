@@ -31,11 +31,16 @@ QUANTITIES = ("sigma0", "mu0", "S0", "liquidity_premium", "price_discount")
 
 def timed_run(sweep, directory: Path, backend: str, workers: int) -> tuple[float, dict]:  # noqa: ANN001
     shutil.rmtree(directory, ignore_errors=True)
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     outcome = run_sweep(sweep, directory, backend=backend, workers=workers)
     wall = time.perf_counter() - started
     failed = ", ".join(f"#{r['trial']}: {r['message']}" for r in outcome.failed)
-    print(f"{backend} backend, {workers} worker(s): {wall:.1f} s for {outcome.ran} trials"
+    # Trial time summed over trials / wall time: how many trials ran at once. On a machine that other jobs
+    # already keep busy, 2 workers overlap trials but each runs slower, and the wall time barely moves.
+    busy = sum(r["wall_time_s"] for r in outcome.rows) / wall
+    print(f"{backend} backend, {workers} worker(s): {wall:.1f} s for {outcome.ran} trials (trial time / wall "
+          f"time {busy:.2f}; load average {load:.1f} -> {os.getloadavg()[0]:.1f})"
           + (f"; FAILED {failed}" if failed else ""), flush=True)
     return wall, read_summary(directory)[0]
 
