@@ -1,4 +1,4 @@
-"""The ``marketeq`` command: run, validate, oracle, show, sweep, predict, gui.
+"""The ``marketeq`` command: run, validate, oracle, show, gui.
 
 Every anticipated failure (bad scenario, bad result file, unavailable device) is one line on stderr
 and exit code 2.
