@@ -527,4 +527,3 @@ def _read_weights(g: h5py.Group) -> dict[str, dict[str, np.ndarray]]:
     return {_unescape(net): {_unescape(p): np.asarray(d[()]) for p, d in g[net].items()
                              if isinstance(d, h5py.Dataset)}
             for net in g if isinstance(g[net], h5py.Group)}
-
