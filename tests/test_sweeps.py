@@ -50,11 +50,11 @@ def test_oracle_sweep_summary_matches_direct_oracle_calls(tmp_path, small, oracl
     mu_bar = gbar * small.market.alpha**2 * small.market.supply
     s0_free = (small.market.beta - mu_bar) * small.market.horizon
     for i, lam in enumerate(LAMBDAS):
-        direct = marketeq.oracle_result(small.replace(**{"frictions.lambda": lam})).metrics
-        # Equal up to rounding: the trial sums on one BLAS thread, this process maybe on more.
+        with trial_module.trial_threads():  # as the trials sum: OpenBLAS rounds differently on 2 threads
+            direct = marketeq.oracle_result(small.replace(**{"frictions.lambda": lam})).metrics
         for name in ("sigma0", "mu0", "S0", "sum_J", "clearing", "J/2"):
-            assert columns[name][i] == pytest.approx(direct[name].value, rel=1e-12, abs=1e-20), name
-        assert columns["sum_J_se"][i] == pytest.approx(direct["sum_J"].stderr, rel=1e-9)
+            assert columns[name][i] == direct[name].value, name
+        assert columns["sum_J_se"][i] == direct["sum_J"].stderr
         assert math.isclose(columns["liquidity_premium"][i], direct["mu0"].value - mu_bar, rel_tol=1e-12)
         assert math.isclose(columns["price_discount"][i], direct["S0"].value - s0_free, rel_tol=1e-12)
         stored = marketeq.read_result(tmp_path / "out" / columns["file"][i])

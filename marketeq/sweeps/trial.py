@@ -56,7 +56,7 @@ def run_trial(trial: Trial, directory: str | os.PathLike[str]) -> dict[str, Any]
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:
-        with _threads(TRIAL_THREADS):
+        with trial_threads():
             result = METHODS[trial.method](trial.scenario())
     except Exception as exc:  # recorded, so that one bad trial does not stop the sweep
         result = failed_result(trial, exc, time.perf_counter() - started)
@@ -65,7 +65,8 @@ def run_trial(trial: Trial, directory: str | os.PathLike[str]) -> dict[str, Any]
 
 
 @contextlib.contextmanager
-def _threads(count: int) -> Iterator[None]:
+def trial_threads(count: int = TRIAL_THREADS) -> Iterator[None]:
+    """Torch and BLAS limited to ``count`` threads inside the block, as every trial runs."""
     import torch
     from threadpoolctl import threadpool_limits
 
