@@ -25,7 +25,11 @@ def run_local(trials: Sequence[Trial], directory: str | os.PathLike[str], worker
     directory = Path(directory).resolve()
     if workers <= 1 or len(trials) <= 1:
         for trial in trials:
-            on_done(run_trial(trial, directory))
+            try:
+                row = run_trial(trial, directory)
+            except Exception as exc:  # e.g. its file could not be written: recorded like a worker's failure
+                row = record_failure(trial, directory, exc)
+            on_done(row)
         return
     # spawn, not fork: a forked copy of a process that already runs torch threads can deadlock.
     context = multiprocessing.get_context("spawn")
