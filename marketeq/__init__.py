@@ -27,7 +27,7 @@ from marketeq.gap import GapReport, result_gap  # noqa: E402
 from marketeq.model.brownian import Brownian, brownian_test_set  # noqa: E402
 from marketeq.model.market import MarketModel  # noqa: E402
 from marketeq.model.rollout import Paths  # noqa: E402
-from marketeq.oracles import ORACLES, oracle_for, reference_for  # noqa: E402
+from marketeq.oracles import ORACLES, oracle_for, reference_for, reference_name  # noqa: E402
 from marketeq.results import Metric, RunResult  # noqa: E402
 from marketeq.solvers.events import (  # noqa: E402
     Callback,
@@ -47,6 +47,6 @@ __all__ = [
     "MarketModel", "Metric", "Paths", "PhaseEnded", "PhaseStarted", "ResultFileError", "RolledBack", "RunControl",
     "RunEnded", "RunResult", "RunStarted", "Scenario", "ScenarioError", "Snapshot", "__version__",
     "brownian_test_set", "callbacks", "compare", "load_scenario", "metric_rows", "oracle_for", "oracle_paths",
-    "oracle_result", "read_comparison", "read_gap", "read_result", "reference_for", "result_gap",
+    "oracle_result", "read_comparison", "read_gap", "read_result", "reference_for", "reference_name", "result_gap",
     "scenario_to_toml", "solve", "write_comparison", "write_result",
 ]

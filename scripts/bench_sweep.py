@@ -1,0 +1,109 @@
+"""Benchmark: the lambda sweep on 1 and 2 local workers (and on Ray), with its predictions figure.
+
+    python scripts/bench_sweep.py [--sweep scenarios/sweeps/lambda_quadratic.toml] [--workers 1 2]
+                                  [--ray] [-o results/bench_sweep] [--figure docs/predictions_lambda.png]
+
+Runs the whole sweep from scratch once per worker count (each in its own directory, so nothing is reused),
+prints the wall times, how far the solver's points are from the oracle at the same lambda, and, with --ray,
+whether a Ray run on a local instance gives the same summary as the local backend. Exit code 1 when the
+backends disagree or a trial failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's marketeq, also in the worker processes
+
+from marketeq.sweeps import load_sweep, predictions_figure, read_summary, run_sweep  # noqa: E402
+
+QUANTITIES = ("sigma0", "mu0", "S0", "liquidity_premium", "price_discount")
+
+
+def timed_run(sweep, directory: Path, backend: str, workers: int) -> tuple[float, dict]:  # noqa: ANN001
+    shutil.rmtree(directory, ignore_errors=True)
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    outcome = run_sweep(sweep, directory, backend=backend, workers=workers)
+    wall = time.perf_counter() - started
+    failed = ", ".join(f"#{r['trial']}: {r['message']}" for r in outcome.failed)
+    # Trial time summed over trials / wall time: how many trials ran at once. On a machine that other jobs
+    # already keep busy, 2 workers overlap trials but each runs slower, and the wall time barely moves.
+    busy = sum(r["wall_time_s"] for r in outcome.rows) / wall
+    print(f"{backend} backend, {workers} worker(s): {wall:.1f} s for {outcome.ran} trials (trial time / wall "
+          f"time {busy:.2f}; load average {load:.1f} -> {os.getloadavg()[0]:.1f})"
+          + (f"; FAILED {failed}" if failed else ""), flush=True)
+    return wall, read_summary(directory)[0]
+
+
+def solver_against_oracle(columns: dict) -> None:
+    """Each solver point next to the oracle at the same parameter value."""
+    x = next(k for k in columns if k.startswith("param/"))
+    oracle = {columns[x][i]: i for i in np.flatnonzero(columns["method"] == "oracle")}
+    print(f"\nsolver against oracle ({x.removeprefix('param/')}; relative error, the premium and discount "
+          "relative to the oracle's own value)")
+    print(f"  {'value':>10s} " + " ".join(f"{q:>26s}" for q in QUANTITIES))
+    for i in np.flatnonzero(columns["method"] == "solver"):
+        j = next((oracle[v] for v in oracle if np.isclose(v, columns[x][i])), None)
+        if j is None or columns["status"][i] != "completed":
+            continue
+        cells = []
+        for q in QUANTITIES:
+            s, o = columns[q][i], columns[q][j]
+            cells.append(f"{s:9.5f} vs {o:9.5f} {abs(s - o) / abs(o):5.1%}")
+        print(f"  {columns[x][i]:10.4g} " + " ".join(f"{c:>26s}" for c in cells))
+    for i in np.flatnonzero(columns["method"] == "solver"):
+        print(f"  solver at {columns[x][i]:.4g}: {columns['wall_time_s'][i]:.1f} s, sup rel. error of "
+              f"sigma_t {columns['oracle/sigma_sup_rel_error'][i]:.2%}, S0 abs. error "
+              f"{columns['oracle/S0_abs_error'][i]:.2g}")
+
+
+def identical(a: dict, b: dict) -> bool:
+    differ = [k for k in a if k != "wall_time_s"
+              and not np.array_equal(a[k], b.get(k), equal_nan=a[k].dtype.kind == "f")]
+    print("Ray and local summaries: " + ("identical (every column but wall_time_s)" if not differ
+                                           else f"DIFFER in {', '.join(differ)}"))
+    return not differ
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", default=str(ROOT / "scenarios" / "sweeps" / "lambda_quadratic.toml"))
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--ray", action="store_true", help="also run on a local Ray instance (2 workers)")
+    parser.add_argument("-o", "--output", default=str(ROOT / "results" / "bench_sweep"))
+    parser.add_argument("--figure", default=str(ROOT / "docs" / "predictions_lambda.png"))
+    args = parser.parse_args()
+    sweep = load_sweep(args.sweep)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"python {platform.python_version()}; sweep {sweep.name}: {len(sweep.trials)} trials", flush=True)
+    output = Path(args.output)
+    walls, summaries = {}, {}
+    for workers in args.workers:
+        walls[workers], summaries[workers] = timed_run(sweep, output / f"local_{workers}", "local", workers)
+    if len(walls) > 1:
+        base = min(walls)
+        print("speed-up over 1 worker: " + ", ".join(f"{w} workers {walls[base] / t:.2f}x"
+                                                     for w, t in walls.items() if w != base))
+    ok = all((s["status"] == "completed").all() for s in summaries.values())
+    if args.ray:
+        _, ray_summary = timed_run(sweep, output / "ray_2", "ray", 2)
+        ok &= identical(summaries[max(summaries)], ray_summary)
+    first = min(summaries)
+    solver_against_oracle(summaries[first])
+    figure = predictions_figure(output / f"local_{first}", args.figure)
+    print(f"\nwrote {figure}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
