@@ -179,6 +179,8 @@ class SolverSettings(_Frozen):
     nonlinear: Literal["auto", "on", "off"] = "auto"
     link_form: Literal["increments", "levels"] = "increments"
     link_weight: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = 1.0
+    # Who trains the agents' phase: gradients through the roll-out, or a stable-baselines3 algorithm.
+    agent_learner: Literal["pathwise", "sb3:ppo", "sb3:sac", "sb3:td3"] = "pathwise"
 
     @field_validator("clearing_weight", mode="before")
     @classmethod
