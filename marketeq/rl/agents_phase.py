@@ -36,6 +36,8 @@ from marketeq.rl.vec_env import MarketVecEnv
 from marketeq.scenario import RoundPlan
 from marketeq.solvers.losses import agents_step_reward
 
+NET_SHARE = 0.1
+
 
 class SB3Agents:
     """A stable-baselines3 algorithm (``ppo``, ``sac``, ``td3``) as the loop's agents' phase."""
@@ -48,7 +50,8 @@ class SB3Agents:
         agents = list(range(model.n_agents))
         self.clearing_weight = settings.round_schedule(0).clearing_weight
         self.sim = PathSimulator(model, agents, self._processes, self._reward, baseline=True,
-                                 reward_scale=natural_reward_scale(model, agents, solver.agent_weights))
+                                 reward_scale=natural_reward_scale(model, agents, solver.agent_weights),
+                                 net_share=NET_SHARE)
         self.env = MarketVecEnv(self.sim, N_ENVS[algo], noise=solver.noise)
         self.learner = self._new_learner(settings.round_schedule(0).agents_lr)
 

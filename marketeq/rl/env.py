@@ -51,8 +51,8 @@ class MarketEnv(gym.Env):
     and, with ``market_state``, the market's mu, sigma and all agents' equilibrium deviations. Action: the
     trading rate in units of ``rate_bound`` natural rate units ``|xi| sqrt(T)/alpha / T``, in [-1, 1].
     Reward: the utility flow times dt (times ``reward_scale``); with ``baseline`` the flow of holding the
-    frictionless position for free is subtracted, which does not depend on the actions and so leaves the
-    optimal policy unchanged while removing most of the reward's variance.
+    myopic position ``(mu - gamma sigma xi W)/(gamma sigma^2)`` for free is subtracted: it does not depend on
+    the actions, so the optimal policy is unchanged, and what is left is a pure tracking cost.
     """
 
     metadata = {"render_modes": []}

@@ -49,7 +49,7 @@ class PathSimulator:
 
     def __init__(self, model: MarketModel, agents: Sequence[int], processes: ProcessesFn, reward: RewardFn,
                  *, baseline: bool = False, reward_scale: float = 1.0, rate_bound: float = RATE_BOUND,
-                 n_state: int = 0) -> None:
+                 n_state: int = 0, net_share: float | None = None) -> None:
         self.model, self.agents = model, list(agents)
         index = torch.as_tensor(self.agents, device=model.device)
         # The controlled agents' own parameters: utility_flow broadcasts gamma and xi over the agent axis.
@@ -60,7 +60,7 @@ class PathSimulator:
         self.rate_bound = rate_bound * scales.rate[index]  # (A,)
         self.processes_fn, self.reward_fn = processes, reward
         self.baseline, self.reward_scale = baseline, reward_scale
-        self.n_state = n_state
+        self.n_state, self.net_share = n_state, net_share
         self.obs_dim = 2 + len(self.agents) + n_state
         self.k = 0
         self.brownian: Brownian | None = None
@@ -80,6 +80,15 @@ class PathSimulator:
         """(..., A) frictionless holdings gbar s/gamma - xi W/alpha of the controlled agents at W (...)."""
         return self.phibar - self.agent_model.xi * W.unsqueeze(-1) / self.model.alpha
 
+    def myopic(self, mu: Tensor, sigma: Tensor, W: Tensor) -> Tensor:
+        """(B, A) holdings maximising the utility flow at mu, sigma, W (B,): (mu - gamma sigma xi W) /
+        (gamma sigma^2). The flow is a concave quadratic in phi, flow(phi) - flow(myopic) =
+        -gamma sigma^2/2 (phi - myopic)^2, so as a baseline it leaves a pure tracking cost.
+        """
+        g, xi = self.agent_model.gamma, self.agent_model.xi
+        s = sigma.unsqueeze(-1)
+        return (mu.unsqueeze(-1) - g * s * xi * W.unsqueeze(-1)) / (g * s * s)
+
     def observe(self, k: int, phi: Tensor, W: Tensor, state: Tensor | None = None) -> Tensor:
         """(B, obs_dim) observation at step k of holdings phi (B, A), W (B,) and a market state (B, M)."""
         t = torch.full_like(W, k / self.model.n_steps).unsqueeze(-1)
@@ -90,8 +99,15 @@ class PathSimulator:
         return torch.cat(parts, dim=-1)
 
     def rates(self, action: Tensor) -> Tensor:
-        """(B, A) trading rates of actions in [-1, 1] (clipped)."""
-        return action.clamp(-1.0, 1.0) * self.rate_bound
+        """(B, A) trading rates of actions in [-1, 1] (clipped).
+
+        With ``net_share`` the agents' mean rate (the clearing residual) is scaled by it, an invertible
+        change of coordinates that keeps exploration noise mostly along rates that clear.
+        """
+        rates = action.clamp(-1.0, 1.0) * self.rate_bound
+        if self.net_share is None:
+            return rates
+        return rates - (1.0 - self.net_share) * rates.mean(-1, keepdim=True)
 
     # --- episodes ------------------------------------------------------------------------------------
     def start(self, brownian: Brownian) -> Tensor:
@@ -121,10 +137,10 @@ class PathSimulator:
         objective = self.reward_fn(flow, rate)
         self.objective = self.objective + objective
         reward = objective
-        if self.baseline:  # holding the frictionless position for free: independent of the actions
+        if self.baseline:  # holding the myopic position for free: independent of the actions
             still = torch.zeros_like(rate)
-            reward = reward - self.reward_fn(self.agent_model.utility_flow(mu, sigma, self.frictionless(W_k),
-                                                                           still, W_k), still)
+            best = self.agent_model.utility_flow(mu, sigma, self.myopic(mu, sigma, W_k), still, W_k)
+            reward = reward - self.reward_fn(best, still)
         self.phi = self.phi + rate * self.model.dt
         self.k += 1
         return self._observation(), reward * self.reward_scale, self.k == self.model.n_steps
