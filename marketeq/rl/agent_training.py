@@ -74,12 +74,13 @@ def train_agent(market: SolvedMarket, agent: int, algo: str = "sac", timesteps: 
     decay = LinearSchedule(learning_rate, learning_rate / 10, 1.0)
     learner = make_learner(algo, env, list(hidden), decay, seed, device)
     per_iteration = model.n_steps
-    iterations = max(1, timesteps // (env.num_envs * per_iteration))
+    iterations = -(-timesteps // (env.num_envs * per_iteration))  # whole batches of episodes, rounded up
     events = CallbackList(list(callbacks))
     name = market.scenario.agent_names[agent]
     events.on_event(RunStarted(market.scenario.name, f"sb3:{algo}", 1, iterations, 1, (name,)))
     progress = IterationEvents(events, per_iteration, iterations, control)
-    learner.learn(iterations * env.num_envs * per_iteration, callback=progress)
+    if iterations:
+        learner.learn(iterations * env.num_envs * per_iteration, callback=progress)
     status = "interrupted" if progress.stopped else "completed"
     events.on_event(RunEnded(status, progress.iteration, "" if status == "completed" else
                              f"stopped at iteration {progress.iteration}"))

@@ -19,6 +19,9 @@ def run(args: argparse.Namespace, console) -> None:  # noqa: ANN001 - a rich Con
 
     if args.timesteps < 1:
         raise MarketError(f"--timesteps {args.timesteps}: give a positive number of training transitions")
+    output = Path(args.output) if args.output else None
+    if output is not None and not output.parent.is_dir():  # say so before training, not after
+        raise MarketError(f"-o {output}: directory {str(output.parent)!r} does not exist; create it first")
     market = as_market(Path(args.results))
     n = market.model.n_agents
     if not 1 <= args.agent <= n:
@@ -43,5 +46,5 @@ def run(args: argparse.Namespace, console) -> None:  # noqa: ANN001 - a rich Con
     console.print(table)
     console.print(f"gain over not trading: {format_metric(report.policy_minus_no_trade)}; relative regret "
                   f"(J_eq - J)/(J_eq - J_no_trade) = {report.relative_regret:.4f}")
-    if args.output:
-        console.print(f"wrote {save_learner(learner, args.output)}")
+    if output is not None:
+        console.print(f"wrote {save_learner(learner, output)}")
