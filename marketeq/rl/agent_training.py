@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.utils import LinearSchedule
 
 from marketeq.metrics import _mean_se as mean_se
 from marketeq.model.brownian import brownian_test_set, stream_seed
@@ -64,14 +63,15 @@ def train_agent(market: SolvedMarket, agent: int, algo: str = "sac", timesteps: 
 
     One iteration is one batch of episodes (the env's paths over the whole grid); events go to
     ``callbacks`` (RunStarted, per-iteration progress, RunEnded) and ``control`` can stop early. The learning
-    rate decays linearly to a tenth of ``learning_rate``, which steadies the final policy.
+    rate decays linearly to a tenth of ``learning_rate`` (sb3 passes the progress left, 1 -> 0), which
+    steadies the final policy.
     Returns the sb3 algorithm and its deterministic policy over observations.
     """
     model = market.model
     sim = agent_simulator(market, agent, market_state=market_state, baseline=True,
                           reward_scale=natural_reward_scale(model, [agent]))
     env = MarketVecEnv(sim, N_ENVS[algo], seed=stream_seed(seed, "train"))
-    decay = LinearSchedule(learning_rate, learning_rate / 10, 1.0)
+    decay = lambda left: learning_rate * (0.1 + 0.9 * left)  # noqa: E731
     learner = make_learner(algo, env, list(hidden), decay, seed, device)
     per_iteration = model.n_steps
     iterations = -(-timesteps // (env.num_envs * per_iteration))  # whole batches of episodes, rounded up

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from stable_baselines3.common.utils import ConstantSchedule
 from torch import Tensor
 
 from marketeq.model.brownian import Brownian
@@ -75,7 +74,7 @@ class SB3Agents:
         s = self.solver
         if round_index > 0 and not s.scenario.solver.warm_start:
             self.learner = self._new_learner(plan.agents_lr)
-        self.learner.lr_schedule = ConstantSchedule(plan.agents_lr)
+        self.learner.lr_schedule = lambda _left: plan.agents_lr
         self.clearing_weight = plan.clearing_weight
         buffer = getattr(self.learner, "replay_buffer", None)
         if buffer is not None:

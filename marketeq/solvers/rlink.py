@@ -17,7 +17,7 @@ from torch import Tensor
 from marketeq.model.brownian import Brownian
 from marketeq.model.rollout import Paths, RatesFn, price_path, roll_holdings, simulate
 from marketeq.runtime import Runtime
-from marketeq.scenario import RoundPlan, Scenario
+from marketeq.scenario import RoundPlan, Scenario, ScenarioError
 from marketeq.solvers.base import Solver
 from marketeq.solvers.losses import agent_utilities, agents_loss, link_loss, terminal_error
 from marketeq.solvers.networks import MarketNet, PolicyNet
@@ -43,8 +43,11 @@ class ReinforcementLinkSolver(Solver):
     def _agents_phase(self, learner: str) -> AgentsPhase:
         if learner == "pathwise":
             return PathwiseAgents(self)
-        from marketeq.rl.agents_phase import SB3Agents  # stable-baselines3 is loaded only when asked for
-
+        try:  # stable-baselines3 is loaded only when asked for
+            from marketeq.rl.agents_phase import SB3Agents
+        except ImportError as exc:
+            needs = f"needs gymnasium and stable-baselines3 ({exc.name} missing): pip install 'marketeq[rl]'"
+            raise ScenarioError("solver.agent_learner", learner, f"{needs} or use 'pathwise'") from None
         return SB3Agents(self, learner.removeprefix("sb3:"))
 
     # --- the market as the agents see it -------------------------------------------------------------
