@@ -18,7 +18,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from marketeq.metrics import _mean_se as mean_se
-from marketeq.model.brownian import brownian_test_set, stream_seed
+from marketeq.model.brownian import brownian_test_set
 from marketeq.results import Metric
 from marketeq.rl.env import agent_simulator
 from marketeq.rl.learners import (
@@ -70,7 +70,7 @@ def train_agent(market: SolvedMarket, agent: int, algo: str = "sac", timesteps: 
     model = market.model
     sim = agent_simulator(market, agent, market_state=market_state, baseline=True,
                           reward_scale=natural_reward_scale(model, [agent]))
-    env = MarketVecEnv(sim, N_ENVS[algo], seed=stream_seed(seed, "train"))
+    env = MarketVecEnv(sim, N_ENVS[algo], seed=seed)
     decay = lambda left: learning_rate * (0.1 + 0.9 * left)  # noqa: E731
     learner = make_learner(algo, env, list(hidden), decay, seed, device)
     per_iteration = model.n_steps

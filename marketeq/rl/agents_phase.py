@@ -51,7 +51,7 @@ class SB3Agents:
         self.sim = PathSimulator(model, agents, self._processes, self._reward, baseline=True,
                                  reward_scale=natural_reward_scale(model, agents, solver.agent_weights),
                                  net_share=NET_SHARE)
-        self.env = MarketVecEnv(self.sim, N_ENVS[algo], noise=solver.noise)
+        self.env = MarketVecEnv(self.sim, N_ENVS[algo], seed=solver.runtime.seed)
         self.learner = self._new_learner(settings.round_schedule(0).agents_lr)
 
     def _new_learner(self, learning_rate: float):  # noqa: ANN202

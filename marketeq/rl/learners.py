@@ -97,10 +97,12 @@ def engine_rates(sim: PathSimulator, policy: PolicyFn) -> RatesFn:
 
 
 def logged_losses(learner: BaseAlgorithm, prefix: str = "agents") -> dict[str, float]:
-    """sb3's latest training losses (``train/critic_loss`` ...) as ``agents/critic_loss`` ..."""
-    values = learner.logger.name_to_value
-    return {f"{prefix}/{key.split('/', 1)[1]}": float(value) for key, value in values.items()
-            if key.startswith("train/") and key.endswith("loss")}
+    """sb3's latest training losses (``train/critic_loss`` ...) as ``agents/sb3_critic`` ...: recorded in the
+    history, while progress bars and plots show ``agents/loss`` as for the pathwise learner."""
+    names = {key: key.removeprefix("train/").removesuffix("_loss") for key in learner.logger.name_to_value
+             if key.startswith("train/") and key.endswith("loss")}
+    return {f"{prefix}/sb3_{'total' if name == 'loss' else name}": float(learner.logger.name_to_value[key])
+            for key, name in names.items()}
 
 
 class IterationEvents(BaseCallback):

@@ -15,13 +15,13 @@ import torch
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from marketeq.model.brownian import BrownianSource
+from marketeq.model.brownian import BrownianSource, stream_seed
 from marketeq.rl.env import box_spaces
 from marketeq.rl.simulator import PathSimulator
 
 
 class MarketVecEnv(VecEnv):
-    """``n_envs`` paths of ``sim`` stepped at once; ``seed`` seeds the increments of every batch of episodes.
+    """``n_envs`` paths of ``sim`` stepped at once; ``seed`` (or sb3's ``seed()``) seeds the increments.
 
     Infos carry sb3's ``terminal_observation`` and an ``episode`` record (return ``r``, length ``l`` and the
     unshaped ``objective``); ``last_episodes`` holds the means over the last finished batch.
@@ -29,10 +29,9 @@ class MarketVecEnv(VecEnv):
 
     render_mode = None
 
-    def __init__(self, sim: PathSimulator, n_envs: int, seed: int = 0, noise: BrownianSource | None = None
-                 ) -> None:
+    def __init__(self, sim: PathSimulator, n_envs: int, seed: int = 0) -> None:
         self.sim = sim
-        self.noise = noise or self._noise(seed)
+        self.noise = self._noise(seed)
         self.last_episodes: dict[str, float] = {}
         obs_space, act_space = box_spaces(sim)
         super().__init__(n_envs, obs_space, act_space)
@@ -41,8 +40,9 @@ class MarketVecEnv(VecEnv):
         self._started = time.perf_counter()
 
     def _noise(self, seed: int) -> BrownianSource:
+        """Increments from the run seed's own "rl" stream: never the paths of training or testing."""
         m = self.sim.model
-        return BrownianSource(seed, m.n_steps, m.dt, m.device, m.dtype)
+        return BrownianSource(stream_seed(seed, "rl"), m.n_steps, m.dt, m.device, m.dtype)
 
     def _start(self) -> np.ndarray:
         self._returns[:] = 0.0
