@@ -15,8 +15,11 @@ iteration loop, so events, pause/stop, the NaN guard and snapshots work as for t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import Tensor
 
 from marketeq.model.brownian import Brownian
@@ -35,13 +38,18 @@ from marketeq.rl.vec_env import MarketVecEnv
 from marketeq.scenario import RoundPlan
 from marketeq.solvers.losses import agents_step_reward
 
+if TYPE_CHECKING:
+    from marketeq.solvers.rlink import ReinforcementLinkSolver
+
+# The central policy's mean rate (the clearing residual) is scaled by this: exploration noise on independent
+# rates would otherwise make the clearing penalty dominate every reward (see PathSimulator.rates).
 NET_SHARE = 0.1
 
 
 class SB3Agents:
     """A stable-baselines3 algorithm (``ppo``, ``sac``, ``td3``) as the loop's agents' phase."""
 
-    def __init__(self, solver, algo: str) -> None:  # noqa: ANN001 - a ReinforcementLinkSolver
+    def __init__(self, solver: ReinforcementLinkSolver, algo: str) -> None:
         if algo not in ALGORITHMS:
             raise ValueError(f"agent learner 'sb3:{algo}': use one of {', '.join(ALGORITHMS)}")
         self.solver, self.algo = solver, algo
@@ -54,7 +62,7 @@ class SB3Agents:
         self.env = MarketVecEnv(self.sim, N_ENVS[algo], seed=solver.runtime.seed)
         self.learner = self._new_learner(settings.round_schedule(0).agents_lr)
 
-    def _new_learner(self, learning_rate: float):  # noqa: ANN202
+    def _new_learner(self, learning_rate: float) -> BaseAlgorithm:
         s = self.solver
         return make_learner(self.algo, self.env, s.scenario.solver.agents_hidden, learning_rate,
                             s.runtime.seed, str(s.runtime.device))

@@ -1,12 +1,13 @@
 """stable-baselines3 learners for marketeq's markets: algorithm settings, policies as rates functions, and
 the adapter from sb3 training steps to marketeq's progress events.
 
-Settings that measurably matter here (scripts/bench_rl.py): smooth (tanh) networks, since a ReLU critic is
-piecewise linear in the action and gives the actor a poor gradient on a problem whose optimum is linear
-in the state; a discount of 1, which with time in the observation is the undiscounted finite-horizon
-objective; rewards in natural units per unit of time, so that one step's reward is O(1) whatever the
-horizon (SAC's entropy bonus would otherwise swamp the O(dt) rewards); large replay batches, because one
-action changes the return by O(dt) while one step's noise moves it by O(sqrt(dt)).
+Settings that measurably matter (single-agent problem of scripts/bench_rl.py, numbers in docs/rl.md):
+smooth (tanh) networks, since a ReLU critic is piecewise linear in the action and gives the actor a poor
+gradient on a problem whose optimum is linear in the state; a discount of 1, which with time in the
+observation is the undiscounted finite-horizon objective; rewards in natural units per unit of time, so
+that one step's reward is O(1) whatever the horizon (SAC's entropy bonus would otherwise swamp the O(dt)
+rewards); large replay batches, because one action changes the return by O(dt) while one step's noise
+moves it by O(sqrt(dt)).
 """
 
 from __future__ import annotations
