@@ -10,16 +10,17 @@ policy's own deterministic roll-out, drawn when the batch starts, which the acti
 change: the counterpart of the pathwise learner's detached market.
 
 Each iteration of the phase is one ``learn()`` call on one batch of episodes, driven by the solver's own
-iteration loop, so events, pause/stop, the NaN guard and snapshots work as for the pathwise learner.
+iteration loop, so events, pause/stop, the NaN guard and snapshots work as for the pathwise learner. The
+policy the rest of the loop sees is a running average of sb3's iterates (``AVERAGING``).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from stable_baselines3.common.base_class import BaseAlgorithm
 from torch import Tensor
 
 from marketeq.model.brownian import Brownian
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 # The central policy's mean rate (the clearing residual) is scaled by this: exploration noise on independent
 # rates would otherwise make the clearing penalty dominate every reward (see PathSimulator.rates).
 NET_SHARE = 0.1
+# The market sees an exponential average of the policy's parameters over iterations (about the last 20
+# batches): the final sb3 iterate is noisy, and each market phase fits whatever roll-out it is shown.
+AVERAGING = 0.05
 
 
 class SB3Agents:
@@ -60,12 +64,19 @@ class SB3Agents:
                                  reward_scale=natural_reward_scale(model, agents, solver.agent_weights),
                                  net_share=NET_SHARE)
         self.env = MarketVecEnv(self.sim, N_ENVS[algo], seed=solver.runtime.seed)
-        self.learner = self._new_learner(settings.round_schedule(0).agents_lr)
+        self._new_learner(settings.round_schedule(0).agents_lr)
 
-    def _new_learner(self, learning_rate: float) -> BaseAlgorithm:
+    def _new_learner(self, learning_rate: float) -> None:
         s = self.solver
-        return make_learner(self.algo, self.env, s.scenario.solver.agents_hidden, learning_rate,
-                            s.runtime.seed, str(s.runtime.device))
+        self.learner = make_learner(self.algo, self.env, s.scenario.solver.agents_hidden, learning_rate,
+                                    s.runtime.seed, str(s.runtime.device))
+        self.average = copy.deepcopy(self.learner.policy)
+        self.average.requires_grad_(False)
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        for average, current in zip(self.average.parameters(), self.learner.policy.parameters(), strict=True):
+            average.lerp_(current, AVERAGING)
 
     def _processes(self, brownian: Brownian) -> Processes:
         """The frozen market along the policy's own deterministic roll-out (price taking)."""
@@ -81,7 +92,7 @@ class SB3Agents:
     def train(self, round_index: int, plan: RoundPlan) -> None:
         s = self.solver
         if round_index > 0 and not s.scenario.solver.warm_start:
-            self.learner = self._new_learner(plan.agents_lr)
+            self._new_learner(plan.agents_lr)
         self.learner.lr_schedule = lambda _left: plan.agents_lr
         self.clearing_weight = plan.clearing_weight
         buffer = getattr(self.learner, "replay_buffer", None)
@@ -92,15 +103,18 @@ class SB3Agents:
         def iteration(i: int) -> dict[str, Tensor]:
             # A fresh start on the first iteration: the pending batch was drawn against the old market.
             self.learner.learn(per_iteration, reset_num_timesteps=i == 0)
+            self._update_average()
             return {key: torch.tensor(value) for key, value in iteration_losses(self.learner).items()}
 
         s._iterate(round_index, "agents", plan.agents_iterations, iteration)
 
     def rates(self) -> RatesFn:
-        return engine_rates(self.sim, deterministic_policy(self.learner))
+        """The averaged policy's rates: what the market phase, the snapshots and the result see."""
+        return engine_rates(self.sim, deterministic_policy(self.average))
 
     def weights(self) -> dict[str, np.ndarray]:
-        return {key: value.detach().cpu().numpy() for key, value in self.learner.policy.state_dict().items()}
+        return {key: value.detach().cpu().numpy() for key, value in self.average.state_dict().items()}
 
     def load_weights(self, weights: dict[str, Tensor]) -> None:
         self.learner.policy.load_state_dict(weights)
+        self.average.load_state_dict(weights)

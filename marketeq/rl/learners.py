@@ -22,6 +22,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import Tensor, nn
 
@@ -81,8 +82,9 @@ def natural_reward_scale(model: MarketModel, agents: list[int], weights: Tensor 
     return float(1.0 / (model.dt * unit.mean()))
 
 
-def deterministic_policy(learner: BaseAlgorithm) -> PolicyFn:
-    """The learner's deterministic actions as a torch function of observations (clipped to [-1, 1])."""
+def deterministic_policy(learner: BaseAlgorithm | BasePolicy) -> PolicyFn:
+    """Deterministic actions of an sb3 algorithm or policy as a torch function of observations (clipped to
+    [-1, 1])."""
 
     def act(obs: Tensor) -> Tensor:
         actions, _ = learner.predict(obs.detach().cpu().float().numpy(), deterministic=True)
