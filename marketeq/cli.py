@@ -298,6 +298,18 @@ def cmd_gap(args: argparse.Namespace) -> int:
     console.print(f"best responses trained {report.iterations} iterations on {report.training}; evaluated on "
                   f"{report.eval_paths} test paths; {report.wall_time_s:.1f} s"
                   + ("" if args.no_write else f"; stored in {args.results} (/gap)"))
+def cmd_train_agent(args: argparse.Namespace) -> int:
+    try:
+        from marketeq.rl.train_command import run
+    except ImportError as exc:
+        raise CliError(f"train-agent needs gymnasium and stable-baselines3 ({exc.name} missing): "
+                       "pip install 'marketeq[rl]'") from None
+    from marketeq.rl.markets import MarketError
+
+    try:
+        run(args, _console())
+    except MarketError as exc:
+        raise CliError(str(exc)) from None
     return 0
 
 
@@ -399,6 +411,16 @@ def build_parser() -> argparse.ArgumentParser:
     gap.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     gap.add_argument("--no-write", action="store_true", help="do not store the gap in the result file")
     gap.set_defaults(func=cmd_gap)
+    train = sub.add_parser("train-agent", help="train one agent's RL policy in a solved market")
+    train.add_argument("results", help="a run's result file (.h5), or a scenario (.toml): its oracle")
+    train.add_argument("--algo", choices=["sac", "td3", "ppo"], default="sac", help="sb3 algorithm")
+    train.add_argument("--agent", type=int, default=1, help="which agent trains, 1..N (default 1)")
+    train.add_argument("-o", "--output", help="write the trained sb3 model to this .zip file")
+    train.add_argument("--timesteps", type=int, default=500_000, help="training transitions (default 500000)")
+    train.add_argument("--seed", type=int, help="training seed (default: the scenario's run.seed)")
+    train.add_argument("--market-state", action="store_true", help="observe mu, sigma and all positions")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train_agent)
     gui = sub.add_parser("gui", help="open the desktop app")
     gui.add_argument("scenario", nargs="?")
     gui.set_defaults(func=cmd_gui)

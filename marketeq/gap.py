@@ -177,9 +177,7 @@ def rebuild_market(result: RunResult, model: MarketModel) -> MarketFn | None:
             with torch.random.fork_rng(devices=[]):  # building networks must not move the global generator
                 solver = SOLVERS[result.solver](result.scenario, Runtime(model.device, dtype,
                                                                          result.scenario.run.seed))
-            for net, state in result.weights.items():
-                getattr(solver, net).load_state_dict({k: torch.from_numpy(np.asarray(v))
-                                                      for k, v in state.items()})
+            solver.load_weights(result.weights)
         except (AttributeError, KeyError, RuntimeError, ValueError):
             return None
         def simulate_fn(brownian: Brownian) -> Paths:

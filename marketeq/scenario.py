@@ -191,6 +191,8 @@ class SolverSettings(_Frozen):
     divergence_retries: Annotated[int, _Number, Field(ge=0, le=100)] = Field(
         3, description="roll-backs to the last good state (learning rate halved each time) before a run "
                        "with non-finite losses or gradients ends as diverged")
+    # Who trains the agents' phase: gradients through the roll-out, or a stable-baselines3 algorithm.
+    agent_learner: Literal["pathwise", "sb3:ppo", "sb3:sac", "sb3:td3"] = "pathwise"
 
     @field_validator("clearing_weight", mode="before")
     @classmethod

@@ -155,6 +155,12 @@ class Solver(ABC):
         """Trained parameters as plain arrays, per network."""
         return {name: module_state(module) for name, module in self._modules().items()}
 
+    def load_weights(self, weights: dict[str, dict[str, np.ndarray]]) -> None:
+        """Restore the networks from :meth:`weights` (e.g. read back from a result file)."""
+        modules = self._modules()
+        for name, params in weights.items():
+            modules[name].load_state_dict({key: torch.as_tensor(np.asarray(v)) for key, v in params.items()})
+
     # --- state -----------------------------------------------------------------------------------------
     def state_dict(self) -> State:
         """Everything an exact continuation needs, as plain arrays: networks, optimisers, generators,

@@ -18,9 +18,14 @@ def agent_utilities(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, 
     return flow.sum(1) * model.dt
 
 
+def clearing_residual(phidot: Tensor) -> Tensor:
+    """(...) |(1/N) sum_n phidot^n|^2 of rates (..., N) at each point."""
+    return phidot.mean(-1).pow(2)
+
+
 def clearing_error(phidot: Tensor) -> Tensor:
     """(B,) per-path mean over steps k < K of |(1/N) sum_n phidot^n_k|^2."""
-    return phidot[:, :-1].mean(-1).pow(2).mean(1)
+    return clearing_residual(phidot[:, :-1]).mean(1)
 
 
 def terminal_error(model: MarketModel, S: Tensor, W: Tensor) -> Tensor:
@@ -38,6 +43,14 @@ def agents_loss(model: MarketModel, utilities: Tensor, phidot: Tensor, weights: 
     clearing = clearing_error(phidot).mean()
     loss = -utility + clearing_weight * clearing
     return loss, {"agents/loss": loss, "agents/utility": utilities.sum(-1).mean(), "agents/clearing": clearing}
+
+
+def agents_step_reward(model: MarketModel, flow: Tensor, phidot: Tensor, weights: Tensor,
+                       clearing_weight: float) -> Tensor:
+    """(B,) one Euler step's share of minus :func:`agents_loss`, per path: summed over the K steps and
+    averaged over paths it is minus the loss. ``flow`` (B, N) utility flow, ``phidot`` (B, N) rates at t_k."""
+    utility = (flow * weights).sum(-1) * model.dt / (model.n_agents * model.horizon)
+    return utility - clearing_weight * clearing_residual(phidot) / model.n_steps
 
 
 def implied_clearing(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, W: Tensor) -> Tensor:

@@ -9,14 +9,16 @@ before each refresh is part of the solver's state, so a resumed or rolled-back r
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from marketeq.model.brownian import Brownian
-from marketeq.model.rollout import Paths, price_path, roll_holdings, simulate
+from marketeq.model.rollout import Paths, RatesFn, price_path, roll_holdings, simulate
 from marketeq.runtime import Runtime
-from marketeq.scenario import Scenario
+from marketeq.scenario import RoundPlan, Scenario, ScenarioError
 from marketeq.solvers.base import Solver
 from marketeq.solvers.losses import agent_utilities, agents_loss, link_loss, terminal_error
 from marketeq.solvers.networks import MarketNet, PolicyNet
@@ -41,6 +43,17 @@ class ReinforcementLinkSolver(Solver):
         self._cache_noise: np.ndarray | None = None  # noise state before the cached roll-out was drawn
         self.agent_weights = (m.xi.abs().max() / m.xi.abs().clamp_min(1e-12)).pow(2).clamp(max=100.0)
         self.rate_scale = float(self.policy.scales.rate.mean())
+        self.agents = self._agents_phase(settings.agent_learner)
+
+    def _agents_phase(self, learner: str) -> AgentsPhase:
+        if learner == "pathwise":
+            return PathwiseAgents(self)
+        try:  # stable-baselines3 is loaded only when asked for
+            from marketeq.rl.agents_phase import SB3Agents
+        except ImportError as exc:
+            needs = f"needs gymnasium and stable-baselines3 ({exc.name} missing): pip install 'marketeq[rl]'"
+            raise ScenarioError("solver.agent_learner", learner, f"{needs} or use 'pathwise'") from None
+        return SB3Agents(self, learner.removeprefix("sb3:"))
 
     # --- the market as the agents see it -------------------------------------------------------------
     def _market_paths(self, phi: Tensor, W: Tensor) -> tuple[Tensor, Tensor]:
@@ -53,9 +66,7 @@ class ReinforcementLinkSolver(Solver):
         return mu, sigma
 
     def _rollout(self, W: Tensor) -> tuple[Tensor, Tensor]:
-        times = self.model.times
-        gains = self.policy.grid_gains(times)
-        return roll_holdings(self.model, W, lambda k, D, Wk: self.policy(times[k], D, Wk, gains[k]))
+        return roll_holdings(self.model, W, self.agents.rates())
 
     # --- one iteration of each player ----------------------------------------------------------------
     def _agents_step(self, optimizer: torch.optim.Optimizer, clearing_weight: float) -> dict[str, Tensor]:
@@ -93,10 +104,7 @@ class ReinforcementLinkSolver(Solver):
             plan = settings.round_schedule(r)
             if r > 0 and not settings.warm_start:
                 self._build_networks()
-            optimizer = torch.optim.Adam(self.policy.parameters(), lr=plan.agents_lr)
-            self._opts = {"agents": optimizer}
-            self._iterate(r, "agents", plan.agents_iterations,
-                          lambda i, opt=optimizer, w=plan.clearing_weight: self._agents_step(opt, w))
+            self.agents.train(r, plan)
             market_opt = torch.optim.Adam(self.market.parameters(), lr=plan.market_lr)
             self._opts = {"market": market_opt}
             self._iterate(r, "market", plan.market_iterations,
@@ -130,7 +138,7 @@ class ReinforcementLinkSolver(Solver):
 
     # --- what the base class saves and restores --------------------------------------------------------
     def _modules(self) -> dict[str, torch.nn.Module]:
-        return {"policy": self.policy, "market": self.market}
+        return {"policy": self.agents.module, "market": self.market}
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._opts
@@ -147,11 +155,58 @@ class ReinforcementLinkSolver(Solver):
     @torch.no_grad()
     def evaluate(self, brownian: Brownian) -> Paths:
         times = self.model.times
-        gains = self.policy.grid_gains(times)
         return simulate(
             self.model, brownian,
-            rates=lambda k, D, W: self.policy(times[k], D, W, gains[k]),
+            rates=self.agents.rates(),
             sigma=lambda D, W: self.market.sigma(times),
             mu=lambda D, W, phi, sigma: self._market_paths(phi, W)[0],
             s0=self.market.s0,
         )
+
+    def load_weights(self, weights: dict[str, dict[str, np.ndarray]]) -> None:
+        """Restore the networks from :meth:`weights` (e.g. read back from a result file)."""
+        as_tensors = lambda params: {key: torch.as_tensor(value) for key, value in params.items()}  # noqa: E731
+        self.market.load_state_dict(as_tensors(weights["market"]))
+        self.agents.load_weights(as_tensors(weights["policy"]))
+
+
+class AgentsPhase(Protocol):
+    """Who trains the agents: the solver asks it for one round's agents' phase and for its rates."""
+
+    def train(self, round_index: int, plan: RoundPlan) -> None:
+        """Train the agents against the frozen market for one round, through the solver's ``_iterate``."""
+
+    def rates(self) -> RatesFn:
+        """The agents' current deterministic rates ``(k, D, W) -> (B, N)`` for roll-outs."""
+
+    @property
+    def module(self) -> torch.nn.Module:
+        """The network whose rates the market sees: saved in checkpoints and results as ``policy``."""
+
+    def load_weights(self, weights: dict[str, Tensor]) -> None: ...
+
+
+class PathwiseAgents:
+    """The solver's own policy network, trained by gradients through the roll-out (``_agents_step``)."""
+
+    def __init__(self, solver: ReinforcementLinkSolver) -> None:
+        self.solver = solver
+
+    def train(self, round_index: int, plan: RoundPlan) -> None:
+        s = self.solver
+        optimizer = torch.optim.Adam(s.policy.parameters(), lr=plan.agents_lr)
+        s._opts = {"agents": optimizer}
+        s._iterate(round_index, "agents", plan.agents_iterations,
+                   lambda i, opt=optimizer, w=plan.clearing_weight: s._agents_step(opt, w))
+
+    def rates(self) -> RatesFn:
+        policy, times = self.solver.policy, self.solver.model.times
+        gains = policy.grid_gains(times)
+        return lambda k, D, W: policy(times[k], D, W, gains[k])
+
+    @property
+    def module(self) -> torch.nn.Module:
+        return self.solver.policy
+
+    def load_weights(self, weights: dict[str, Tensor]) -> None:
+        self.solver.policy.load_state_dict(weights)
