@@ -182,6 +182,10 @@ class SolverSettings(_Frozen):
     # it only for power costs (q < 2), where the equilibrium is nonlinear in the state.
     nonlinear: Literal["auto", "on", "off"] = "auto"
     link_form: Literal["increments", "levels"] = "increments"
+    # The agents' marginal benefit in the link: path by path, or its regression on the state (the conditional
+    # expectation of their first-order condition); "auto" regresses for power costs, where (G')^-1 is
+    # nonlinear and would turn the path-wise future noise into a bias.
+    link_expectation: Literal["auto", "pathwise", "regression"] = "auto"
     link_weight: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = 1.0
     # Reliability (docs/reliability.md). Checkpoints are always written at the start of each phase.
     checkpoint_every: Annotated[int, _Number, Field(ge=0, le=10**9)] = Field(

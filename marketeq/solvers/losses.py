@@ -53,24 +53,59 @@ def agents_step_reward(model: MarketModel, flow: Tensor, phidot: Tensor, weights
     return utility - clearing_weight * clearing_residual(phidot) / model.n_steps
 
 
-def implied_clearing(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, W: Tensor) -> Tensor:
-    """(B, K+1) mean optimal rate (1/N) sum_n (G')^-1(y^n_k) implied by the path-wise marginal benefit
-    y^n_k = sum_{j>=k} [mu_j - gamma_n sigma_j (sigma_j phi^n_j + xi_n W_j)] dt (zero at k = K)."""
+class StateProjection:
+    """Least-squares conditional expectation given the state, step by step: ``E[y_k | x_k]`` projected onto
+    polynomial features of ``x_k = (D_k, W_k)`` (constant, x, x^2, x^3 per coordinate), fitted across paths.
+
+    Built once per frozen roll-out (the features do not depend on the market), applied to tensors that do: the
+    projection is linear, so gradients flow through it.
+    """
+
+    def __init__(self, state: Tensor, ridge: float = 1e-7) -> None:
+        """``state`` (B, K, S), already in natural units."""
+        x = state.transpose(0, 1).double()  # (K, B, S); float64: the deviations nearly sum to 0 (clearing)
+        ones = torch.ones_like(x[..., :1])
+        features = torch.cat([ones, x, x * x, x * x * x], dim=-1)  # (K, B, P)
+        gram = features.transpose(1, 2) @ features / x.shape[1]
+        # A ridge relative to each step's scale keeps steps with a degenerate state (t = 0) solvable.
+        scale = gram.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
+        eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
+        self.features = features.to(state.dtype)
+        self.operator = torch.linalg.solve(gram + ridge * scale * eye, features.transpose(1, 2)).to(state.dtype)
+
+    def __call__(self, y: Tensor) -> Tensor:
+        """(B, K, N) -> (B, K, N): each step's values replaced by their regression on that step's state."""
+        yt = y.transpose(0, 1)  # (K, B, N)
+        coef = self.operator @ yt / yt.shape[1]  # (K, P, N)
+        return (self.features @ coef).transpose(0, 1)
+
+
+def implied_clearing(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, W: Tensor,
+                     projection: StateProjection | None = None) -> Tensor:
+    """(B, K+1) mean optimal rate (1/N) sum_n (G')^-1(y^n_k) implied by the marginal benefit
+    y^n_k = sum_{j>=k} [mu_j - gamma_n sigma_j (sigma_j phi^n_j + xi_n W_j)] dt (zero at k = K).
+
+    Path by path (``projection`` None), or its conditional expectation given the state at t_k: the agents'
+    first-order condition applies (G')^-1 to E_k[y], and for q < 2 the path-wise y, whose future noise is
+    squared-and-more by (G')^-1, would bias the implied rates (for q = 2 both agree on average).
+    """
     flow = model.marginal_benefit(mu[:, :-1], sigma[:, :-1], phi[:, :-1], W[:, :-1]) * model.dt
     y = flow.flip(1).cumsum(1).flip(1)
+    if projection is not None:
+        y = projection(y)
     y = torch.cat([y, torch.zeros_like(y[:, :1])], dim=1)
     return model.cost.inverse_marginal(y).mean(-1)
 
 
 def link_loss(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, W: Tensor, rate_scale: float,
-              form: str = "increments") -> Tensor:
+              form: str = "increments", projection: StateProjection | None = None) -> Tensor:
     """The reinforcement link: the agents' implied optimal rates must clear at every step.
 
     ``levels`` penalises the implied clearing rate r_k itself. ``increments`` penalises r_k - r_{k+1}
     (scaled by K): the same zero set, since r_K = 0, but each mu_k enters its own term directly instead of
     only through the sums over later steps, which leaves early returns (mu_0) poorly determined.
     """
-    r = implied_clearing(model, mu, sigma, phi, W) / rate_scale
+    r = implied_clearing(model, mu, sigma, phi, W, projection) / rate_scale
     if form == "levels":
         return r[:, :-1].pow(2).mean()
     if form == "increments":

@@ -20,11 +20,13 @@ from marketeq.model.rollout import Paths, RatesFn, price_path, roll_holdings, si
 from marketeq.runtime import Runtime
 from marketeq.scenario import RoundPlan, Scenario, ScenarioError
 from marketeq.solvers.base import Solver
-from marketeq.solvers.losses import agent_utilities, agents_loss, link_loss, terminal_error
+from marketeq.solvers.losses import StateProjection, agent_utilities, agents_loss, link_loss, terminal_error
 from marketeq.solvers.networks import MarketNet, PolicyNet
 from marketeq.solvers.state import State, to_numpy
 
-MARKET_REFRESH = 10  # market iterations per cached agents' roll-out
+MARKET_REFRESH = 10
+# holdings, rates, increments, and the state projection of the link (None: path-wise link)
+Rollout = tuple[Tensor, Tensor, Brownian, StateProjection | None]  # market iterations per cached agents' roll-out
 
 
 class ReinforcementLinkSolver(Solver):
@@ -37,9 +39,11 @@ class ReinforcementLinkSolver(Solver):
         settings, m = scenario.solver, self.model
         self.mu_known = settings.mu_mode == "known"
         self.nonlinear = settings.nonlinear == "on" or (settings.nonlinear == "auto" and m.cost.q != 2.0)
+        expectation = settings.link_expectation
+        self.projected_link = expectation == "regression" or (expectation == "auto" and m.cost.q != 2.0)
         self._build_networks()
         self._opts: dict[str, torch.optim.Optimizer] = {}
-        self._cache: tuple[Tensor, Tensor, Brownian] | None = None
+        self._cache: Rollout | None = None
         self._cache_noise: np.ndarray | None = None  # noise state before the cached roll-out was drawn
         self.agent_weights = (m.xi.abs().max() / m.xi.abs().clamp_min(1e-12)).pow(2).clamp(max=100.0)
         self.rate_scale = float(self.policy.scales.rate.mean())
@@ -79,9 +83,9 @@ class ReinforcementLinkSolver(Solver):
         self._descend(optimizer, loss)
         return logs
 
-    def _market_step(self, optimizer: torch.optim.Optimizer, cache: tuple[Tensor, Tensor, Brownian]
+    def _market_step(self, optimizer: torch.optim.Optimizer, cache: Rollout
                      ) -> dict[str, Tensor]:
-        phi, _, b = cache
+        phi, _, b, projection = cache
         m = self.model
         mu, sigma = self._market_paths(phi, b.W)
         S = price_path(m, mu, sigma, b.dW, self.market.s0)
@@ -90,7 +94,7 @@ class ReinforcementLinkSolver(Solver):
         loss = terminal
         if not self.mu_known:
             settings = self.scenario.solver
-            link = link_loss(m, mu, sigma, phi, b.W, self.rate_scale, form=settings.link_form)
+            link = link_loss(m, mu, sigma, phi, b.W, self.rate_scale, settings.link_form, projection)
             loss = loss + settings.link_weight * link
             logs["market/link"] = link
         self._descend(optimizer, loss)
@@ -110,7 +114,7 @@ class ReinforcementLinkSolver(Solver):
             self._iterate(r, "market", plan.market_iterations,
                           lambda i, opt=market_opt: self._market_step(opt, self._market_cache(i)))
 
-    def _market_cache(self, i: int) -> tuple[Tensor, Tensor, Brownian]:
+    def _market_cache(self, i: int) -> Rollout:
         """The agents' frozen roll-out for market iteration ``i``, redrawn every MARKET_REFRESH iterations."""
         n_paths = self.scenario.solver.market_batch_size
         if i % MARKET_REFRESH == 0:
@@ -126,10 +130,14 @@ class ReinforcementLinkSolver(Solver):
         return self._cache
 
     @torch.no_grad()
-    def _frozen_rollout(self, n_paths: int) -> tuple[Tensor, Tensor, Brownian]:
+    def _frozen_rollout(self, n_paths: int) -> Rollout:
         b = self.noise.draw(n_paths)
         phi, phidot = self._rollout(b.W)
-        return phi, phidot, b
+        projection = None
+        if self.projected_link:
+            state = self.policy.scales.state(phi[:, :-1] - self.model.phibar, b.W[:, :-1])
+            projection = StateProjection(state)
+        return phi, phidot, b, projection
 
     def _build_networks(self) -> None:
         settings, rt = self.scenario.solver, self.runtime
