@@ -1,7 +1,7 @@
 """Benchmark: stable-baselines3 learners against closed forms and against the pathwise learner.
 
     python scripts/bench_rl.py [--part tanh|loop|all] [--algos sac] [--loop-algos sac] [--timesteps 1000000]
-                               [--seed 0] [-o results/]
+                               [--seed 0] [-o results/] [--record]
 
 tanh: one agent facing constant mu and sigma = alpha with a quadratic cost (two agents with one gamma),
       whose optimum is the closed form rate = -kappa tanh(kappa (T-t)) (phi - target_t), kappa =
@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's marketeq, whatever is installed
 
 import marketeq  # noqa: E402
+from benchlib import save_record  # noqa: E402
 from marketeq.rl import oracle_market  # noqa: E402
 from marketeq.rl.agent_training import evaluate_agent, train_agent  # noqa: E402
 
@@ -40,6 +41,9 @@ SB3_SCHEDULE = {"solver.agents_iterations": [200, 100, 100, 100],
                 "solver.agents_lr": [1e-3, 1e-3, 3e-4, 1e-4]}
 LOOP_METRICS = ["oracle/sigma_sup_rel_error", "oracle/mu0_rel_error", "oracle/S0_abs_error",
                 "oracle/rates_rel_mse", "clearing", "sum_J"]
+
+
+TABLES: list[dict] = []  # what --record writes to docs/results/bench_rl.json
 
 
 def tanh_benchmark(algo: str, args: argparse.Namespace) -> bool:
@@ -65,6 +69,12 @@ def tanh_benchmark(algo: str, args: argparse.Namespace) -> bool:
         print(f"  {label:24s} {metric.value:12.6f} ± {metric.stderr:.2g}")
     print(f"  {'relative regret':24s} {regret:12.4f} ± {regret_se:.2g}   target < {REGRET_TARGET}  "
           f"{'ok' if ok else 'MISSED'}")
+    TABLES.append({"caption": f"single agent, exogenous sigma, quadratic cost (kappa T = {kappa * m.horizon:.3g}): "
+                              f"sb3:{algo}, {args.timesteps} transitions, training {wall:.0f} s, "
+                              f"{report.n_paths} test paths",
+                   "columns": ["quantity", "value", "± se"],
+                   "rows": [[label, f"{metric.value:.6f}", f"{metric.stderr:.2g}"] for label, metric in rows]
+                   + [["relative regret (J* - J_pi)/(J* - J_no_trade)", f"{regret:.4f}", f"{regret_se:.2g}"]]})
     return ok
 
 
@@ -93,6 +103,11 @@ def loop_benchmark(algos: list[str], args: argparse.Namespace) -> bool:
             cells.append(f"{value:.4g}" + (f" ± {se:.1g}" if se == se else ""))
         print(f"  {name:28s}" + "".join(f"{cell:>22s}" for cell in cells))
     print(f"  {'wall time (s)':28s}" + "".join(f"{results[x].wall_time_s:22.0f}" for x in learners))
+    TABLES.append({"caption": f"quickstart solved with each agents' learner (sb3 schedule {SB3_SCHEDULE})",
+                   "columns": ["metric", *learners],
+                   "rows": [[name, *(f"{results[x].metrics[name].value:.4g}" for x in learners)]
+                            for name in LOOP_METRICS]
+                   + [["wall time (s)", *(f"{results[x].wall_time_s:.0f}" for x in learners)]]})
     ok = True
     for learner in learners[1:]:
         error = results[learner].metrics["oracle/sigma_sup_rel_error"].value
@@ -112,6 +127,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default=str(ROOT / "results"))
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--record", action="store_true", help="write docs/results/bench_rl.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread, "
@@ -123,6 +139,8 @@ def main() -> int:
     if args.part in ("loop", "all"):
         ok &= loop_benchmark(args.loop_algos.split(","), args)
     print("\nall targets met" if ok else "\nsome targets missed")
+    if args.record:
+        print(f"recorded {save_record('bench_rl', 'Reinforcement learning: stable-baselines3 agents', {'tables': TABLES})}")
     return 0 if ok else 1
 
 

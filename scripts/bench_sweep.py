@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's marketeq, also in the worker processes
 
 from marketeq.sweeps import load_sweep, predictions_figure, read_summary, run_sweep  # noqa: E402
+from benchlib import Transcript, save_record  # noqa: E402
 
 QUANTITIES = ("sigma0", "mu0", "S0", "liquidity_premium", "price_discount")
 
@@ -76,12 +77,21 @@ def identical(a: dict, b: dict) -> bool:
 
 
 def main() -> int:
+    with Transcript() as transcript:
+        code, args = run()
+    if args.record:
+        print(f"recorded {save_record('bench_sweep', 'Sweeps: the lambda sweep, 1 and 2 workers, Ray', {'output': transcript.text})}")
+    return code
+
+
+def run() -> tuple[int, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", default=str(ROOT / "scenarios" / "sweeps" / "lambda_quadratic.toml"))
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--ray", action="store_true", help="also run on a local Ray instance (2 workers)")
     parser.add_argument("-o", "--output", default=str(ROOT / "results" / "bench_sweep"))
     parser.add_argument("--figure", default=str(ROOT / "docs" / "predictions_lambda.png"))
+    parser.add_argument("--record", action="store_true", help="write docs/results/bench_sweep.json")
     args = parser.parse_args()
     sweep = load_sweep(args.sweep)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
@@ -102,7 +112,7 @@ def main() -> int:
     solver_against_oracle(summaries[first])
     figure = predictions_figure(output / f"local_{first}", args.figure)
     print(f"\nwrote {figure}")
-    return 0 if ok else 1
+    return (0 if ok else 1), args
 
 
 if __name__ == "__main__":

@@ -40,6 +40,32 @@ def command() -> str:
     return " ".join(["python", shown, *sys.argv[1:]])
 
 
+class Transcript:
+    """Copies everything printed while it is active, so a script can record what it reported."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def __enter__(self) -> Transcript:
+        self._stdout = sys.stdout
+        sys.stdout = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout = self._stdout
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return self._stdout.write(text)
+
+    def flush(self) -> None:
+        self._stdout.flush()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
 def save_record(name: str, title: str, body: dict[str, Any]) -> Path:
     """Write ``docs/results/<name>.json`` atomically: title, command, machine, time and the measured ``body``."""
     RECORDS.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,8 @@ def section(record: dict) -> str:
              f"({m['torch_threads']} torch threads), torch {m['torch']}, Python {m['python']}.", ""]
     for t in record.get("tables", []):
         parts += [table(t["caption"], t["columns"], t["rows"]), ""]
+    if record.get("output"):
+        parts += ["```text", record["output"].strip(), "```", ""]
     parts += [f"- {note}" for note in record.get("notes", [])]
     return "\n".join(parts).rstrip() + "\n"
 
