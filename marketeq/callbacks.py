@@ -62,8 +62,9 @@ class ProgressBar:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.progress = Progress(
-            TextColumn("[bold]{task.fields[where]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
+            TextColumn("[bold]{task.fields[where]}"), BarColumn(),
+            TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), TextColumn("eta"),
+            TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
             console=console, refresh_per_second=refresh_per_second, transient=False,
         )
         self.task = None
@@ -74,7 +75,8 @@ class ProgressBar:
         if isinstance(event, RunStarted):
             self.rounds = event.rounds
             self.progress.start()
-            self.task = self.progress.add_task("run", total=event.total_iterations, where="starting", losses="")
+            self.task = self.progress.add_task("run", total=event.total_iterations, where="starting",
+                                               losses="")
         elif self.task is None:
             return
         elif isinstance(event, PhaseStarted):

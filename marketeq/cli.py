@@ -165,7 +165,8 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario)
     result = oracle_result(scenario)
     if result is None:
-        raise CliError(f"{scenario.name}: no oracle for q = {scenario.frictions.q} with {scenario.n_agents} agents "
+        raise CliError(f"{scenario.name}: no oracle for q = {scenario.frictions.q} with {scenario.n_agents} "
+                       "agents "
                        "(exact: lambda = 0, or q = 2; approximate: two agents with one lambda)")
     console = _console()
     console.print(_metrics_table(result, f"{scenario.name}: {result.oracle_name} oracle"))
@@ -382,8 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a scenario file")
     validate.add_argument("scenario")
     validate.set_defaults(func=cmd_validate)
-    oracle = sub.add_parser("oracle", help="the scenario's oracle on its test set (exact, or the leading-order "
-                                           "approximation for two agents with power costs)")
+    oracle = sub.add_parser("oracle", help="the scenario's oracle on its test set (exact, or the "
+                                           "leading-order approximation for two agents with power costs)")
     oracle.add_argument("scenario")
     oracle.add_argument("-o", "--output", help="write the oracle as a result file")
     oracle.set_defaults(func=cmd_oracle)

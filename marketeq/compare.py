@@ -38,7 +38,8 @@ class Method:
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("rgan", "reinforcement link, mu learned", {"solver.method": "rlink", "solver.mu_mode": "learned"}),
-    Method("rgan-known", "reinforcement link, mu known", {"solver.method": "rlink", "solver.mu_mode": "known"}),
+    Method("rgan-known", "reinforcement link, mu known",
+           {"solver.method": "rlink", "solver.mu_mode": "known"}),
     Method("combo", "combo (joint training)", {"solver.method": "combo"}),
     Method("fbsde", "deep FBSDE", {"solver.method": "fbsde"}),
     Method("oracle", "oracle", None),
@@ -63,7 +64,8 @@ def parse_methods(text: str | Iterable[str]) -> list[str]:
 def _failed(scenario: Scenario, method: str, message: str, wall: float) -> RunResult:
     """A result that records why a method could not run, so the comparison still completes."""
     runtime = Runtime.from_settings("cpu", scenario.run.dtype, scenario.run.seed)
-    return RunResult(scenario=scenario, scenario_toml=scenario_to_toml(scenario), solver=method, status="failed",
+    return RunResult(scenario=scenario, scenario_toml=scenario_to_toml(scenario), solver=method,
+                     status="failed",
                      provenance=provenance(runtime), history=HistoryRecorder().columns(), paths=None,
                      metrics={}, message=message, wall_time_s=wall)
 
@@ -91,8 +93,8 @@ def compare(scenario: Scenario, methods: Sequence[str] = DEFAULT_METHODS,
             callbacks_for: Callable[[str], Sequence[Callback]] = lambda name: (), *,
             device: str | None = None, seed: int | None = None,
             gap_iterations: int = DEFAULT_ITERATIONS) -> dict[str, RunResult]:
-    """Run ``methods`` on ``scenario`` and measure each one's equilibrium gap (``gap_iterations`` = 0: no gap);
-    methods that do not apply are left out."""
+    """Run ``methods`` on ``scenario`` and measure each one's equilibrium gap (``gap_iterations`` = 0: no
+    gap); methods that do not apply are left out."""
     results: dict[str, RunResult] = {}
     for name in parse_methods(methods):
         result = run_method(scenario, name, callbacks_for(name), device=device, seed=seed)

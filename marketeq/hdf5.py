@@ -32,8 +32,9 @@ from marketeq.results import Metric, RunResult
 from marketeq.scenario import Scenario, ScenarioError, load_scenario
 from marketeq.solvers.events import Status
 
-__all__ = ["CHECKPOINT_FORMAT", "COMPARISON_FORMAT", "FORMAT", "SCHEMA_VERSION", "Checkpoint", "ResultFileError",
-           "checkpoint_path", "read_checkpoint", "read_comparison", "read_gap", "read_result", "write_checkpoint",
+__all__ = ["CHECKPOINT_FORMAT", "COMPARISON_FORMAT", "FORMAT", "SCHEMA_VERSION", "Checkpoint",
+           "ResultFileError", "checkpoint_path", "read_checkpoint", "read_comparison", "read_gap",
+           "read_result", "write_checkpoint",
            "write_comparison", "write_gap", "write_result"]
 
 FORMAT = "marketeq-result"
@@ -134,8 +135,9 @@ def write_result(result: RunResult, path: str | os.PathLike[str]) -> Path:
 
 
 def write_comparison(results: Mapping[str, RunResult], path: str | os.PathLike[str]) -> Path:
-    """Write several methods' results on one scenario into one file, atomically: ``/methods/<name>`` holds each
-    result in the layout of :func:`write_result` (read one back with ``read_result(path, method=name)``)."""
+    """Write several methods' results on one scenario into one file, atomically: ``/methods/<name>`` holds
+    each result in the layout of :func:`write_result` (read one back with ``read_result(path, method=name)``).
+    """
     target = Path(path)
     checked = {name: _history_links(list(r.history), target) for name, r in results.items()}
     for result in results.values():

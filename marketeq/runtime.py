@@ -18,7 +18,8 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda`` or ``auto`` (CUDA when available) as a torch device; cuda without a GPU is an error."""
+    """``cpu``, ``cuda`` or ``auto`` (CUDA when available) as a torch device; cuda without a GPU is an
+    error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():

@@ -76,7 +76,8 @@ def test_run_writes_hdf5_that_show_reads(tmp_path, tiny):
 
 
 def test_oracle_command_matches_the_e1_reference(tmp_path):
-    done = run_cli("oracle", str(SCENARIOS / "paper_e1_quadratic_10_agents.toml"), "-o", str(tmp_path / "o.h5"))
+    e1 = str(SCENARIOS / "paper_e1_quadratic_10_agents.toml")
+    done = run_cli("oracle", e1, "-o", str(tmp_path / "o.h5"))
     assert done.returncode == 0, done.stderr
     assert "0.361156" in done.stdout  # continuous-time E[S_0]
     shown = json.loads(run_cli("show", str(tmp_path / "o.h5"), "--json").stdout)

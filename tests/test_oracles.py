@@ -15,7 +15,8 @@ E1_SIGMA = [1.24543, 1.24415, 1.24138, 1.23608, 1.22674, 1.21136, 1.18762, 1.153
 
 
 def implied_s0(model, paths):
-    return model.terminal_price(paths.W[:, -1]) - (paths.mu[:, :-1] * model.dt + paths.sigma[:, :-1] * paths.dW).sum(1)
+    moves = paths.mu[:, :-1] * model.dt + paths.sigma[:, :-1] * paths.dW
+    return model.terminal_price(paths.W[:, -1]) - moves.sum(1)
 
 
 def test_e1_reference_numbers(e1_model):
@@ -81,7 +82,8 @@ def test_small_cost_tends_to_frictionless(quickstart):
     brownian = None
     errors = []
     for lam in (1e-3, 1e-5):
-        model = MarketModel.from_scenario(quickstart.replace(**{"frictions.lambda": lam, "market.steps": 400}))
+        scenario = quickstart.replace(**{"frictions.lambda": lam, "market.steps": 400})
+        model = MarketModel.from_scenario(scenario)
         brownian = brownian or brownian_test_set(0, 200, model.n_steps, model.dt)
         riccati = RiccatiOracle(model).paths(brownian)
         free = FrictionlessOracle(model).paths(brownian)
@@ -99,7 +101,8 @@ def test_frictionless_closed_form(quickstart):
     paths = oracle.paths(brownian_test_set(0, 100, model.n_steps, model.dt))
     torch.testing.assert_close(paths.S[:, -1], model.terminal_price(paths.W[:, -1]))
     torch.testing.assert_close(paths.phi.sum(-1), torch.full_like(paths.W, model.supply))
-    assert oracle.s0 == pytest.approx((model.beta - model.gbar * model.alpha**2 * model.supply) * model.horizon)
+    expected = (model.beta - model.gbar * model.alpha**2 * model.supply) * model.horizon
+    assert oracle.s0 == pytest.approx(expected)
 
 
 def test_no_oracle_for_power_costs(quickstart):
@@ -108,9 +111,9 @@ def test_no_oracle_for_power_costs(quickstart):
 
 
 def test_per_agent_costs(quickstart):
-    """Agents with their own lambda: clearing, sigma_T = alpha, and a price consistent path by path (the implied
-    S_0 spread shrinks with dt only if sigma is the price's true dW loading, which rests on the agents' optimality
-    conditions), the weighted return identity, and the common-cost case recovered."""
+    """Agents with their own lambda: clearing, sigma_T = alpha, and a price consistent path by path (the
+    implied S_0 spread shrinks with dt only if sigma is the price's true dW loading, which rests on the
+    agents' optimality conditions), the weighted return identity, and the common-cost case recovered."""
     scenario = quickstart.replace(**{"agents[0].lambda": 0.05, "agents[2].lambda": 0.002})
     spreads = []
     for steps in (100, 1000):
@@ -126,7 +129,8 @@ def test_per_agent_costs(quickstart):
     assert oracle.sigma_curve(np.array([model.horizon]))[0] == pytest.approx(model.alpha, abs=1e-12)
     w = model.identity_weights
     torch.testing.assert_close(w, torch.tensor([1 / 0.05, 1 / 0.01, 1 / 0.002], dtype=torch.float64) / 620.0)
-    common = MarketModel.from_scenario(scenario.replace(**{"agents[0].lambda": 0.01, "agents[2].lambda": 0.01}))
+    same = scenario.replace(**{"agents[0].lambda": 0.01, "agents[2].lambda": 0.01})
+    common = MarketModel.from_scenario(same)
     assert RiccatiOracle(common).s0 == pytest.approx(RiccatiOracle(MarketModel.from_scenario(quickstart)).s0,
                                                      abs=1e-12)
     assert abs(oracle.s0 - RiccatiOracle(common).s0) > 1e-4  # the costs matter

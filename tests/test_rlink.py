@@ -122,5 +122,6 @@ def test_a_single_non_finite_loss_is_rolled_back(micro, monkeypatch):
 
 
 def test_engine_never_imports_qt():
-    code = "import sys, marketeq, marketeq.cli; sys.exit(any(m.startswith(('PySide6', 'PyQt', 'pyqtgraph')) for m in sys.modules))"
+    code = ("import sys, marketeq, marketeq.cli; "
+            "sys.exit(any(m.startswith(('PySide6', 'PyQt', 'pyqtgraph')) for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -98,7 +98,7 @@ class MarketModel:
         return sigma * (self.identity_weights * self.gamma * self.risk_term(sigma, phi, w)).sum(-1)
 
     def marginal_benefit(self, mu: Tensor, sigma: Tensor, phi: Tensor, w: Tensor) -> Tensor:
-        """(..., N) flow mu - gamma_n sigma (sigma phi^n + xi_n W) whose future sum drives each agent's rate."""
+        """(..., N) flow mu - gamma_n sigma (sigma phi^n + xi_n W): its future sum drives agent n's rate."""
         return mu.unsqueeze(-1) - self.gamma * sigma.unsqueeze(-1) * self.risk_term(sigma, phi, w)
 
     def utility_flow(self, mu: Tensor, sigma: Tensor, phi: Tensor, phidot: Tensor, w: Tensor) -> Tensor:

@@ -60,7 +60,8 @@ class Paths:
 def simulate(model: MarketModel, brownian: Brownian, rates: RatesFn, sigma: SigmaFn, mu: MuFn,
              s0: Tensor | float, phi0: Tensor | None = None) -> Paths:
     """Roll holdings forward with ``phi_{k+1} = phi_k + phidot_k dt`` from the frictionless holdings, then
-    evaluate the market on the whole grid at once and the price with ``S_{k+1} = S_k + mu_k dt + sigma_k dW_k``.
+    evaluate the market on the whole grid at once and the price with
+    ``S_{k+1} = S_k + mu_k dt + sigma_k dW_k``.
 
     Only the rates need the sequential loop: given the holdings, the market is a function of the state.
     """

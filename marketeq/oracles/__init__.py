@@ -7,12 +7,12 @@ structure a solver produces, so metrics compare both on identical paths.
 from __future__ import annotations
 
 from marketeq.model.market import MarketModel
-from marketeq.scenario import Scenario
 from marketeq.oracles.base import Oracle
 from marketeq.oracles.frictionless import FrictionlessOracle
 from marketeq.oracles.leading_order import LeadingOrderOracle
 from marketeq.oracles.riccati import RiccatiOracle
 from marketeq.oracles.tanh import TwoAgentTanhOracle
+from marketeq.scenario import Scenario
 
 ORACLES: dict[str, type[Oracle]] = {
     "frictionless": FrictionlessOracle,
@@ -34,15 +34,16 @@ def _reference(frictionless: bool, q: float, n_agents: int, one_lambda: bool, xi
 
 def reference_name(scenario: Scenario) -> str | None:
     """Which reference answer a scenario has, without building it (the Riccati oracle solves an ODE):
-    "frictionless" (lambda = 0), "riccati" (q = 2), "leading-order" (two agents, q < 2, one lambda; approximate)
-    or None."""
+    "frictionless" (lambda = 0), "riccati" (q = 2), "leading-order" (two agents, q < 2, one lambda;
+    approximate) or None."""
     lams = scenario.lams
     return _reference(max(lams) == 0, scenario.frictions.q, scenario.n_agents, len(set(lams)) == 1,
                       scenario.agents[0].xi)
 
 
 def oracle_for(model: MarketModel) -> Oracle | None:
-    """The exact equilibrium oracle of a market when one exists: frictionless (lambda = 0) or Riccati (q = 2)."""
+    """The exact equilibrium oracle of a market when one exists: frictionless (lambda = 0) or Riccati
+    (q = 2)."""
     oracle = reference_for(model)
     return oracle if oracle is not None and oracle.exact else None
 
@@ -51,7 +52,8 @@ def reference_for(model: MarketModel) -> Oracle | None:
     """A curve to overlay: the exact oracle when there is one, else the leading-order approximation for two
     agents with power costs (q < 2), else None. Check ``exact`` before treating it as the answer."""
     cost = model.cost
-    name = _reference(cost.frictionless, cost.q, model.n_agents, cost.common_lam is not None, float(model.xi[0]))
+    one_lambda = cost.common_lam is not None
+    name = _reference(cost.frictionless, cost.q, model.n_agents, one_lambda, float(model.xi[0]))
     return None if name is None else ORACLES[name](model)
 
 

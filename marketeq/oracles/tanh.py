@@ -32,7 +32,8 @@ class TwoAgentTanhOracle(Oracle):
 
     def __init__(self, model: MarketModel) -> None:
         super().__init__(model)
-        if model.n_agents != 2 or model.cost.q != 2.0 or model.cost.frictionless or model.cost.common_lam is None:
+        cost = model.cost
+        if model.n_agents != 2 or cost.q != 2.0 or cost.frictionless or cost.common_lam is None:
             raise ValueError("the tanh oracle needs two agents and a quadratic cost with lambda > 0")
         self.gamma_mean = float(model.gamma.mean())
         self.kappa = math.sqrt(self.gamma_mean * model.alpha**2 / model.cost.common_lam)

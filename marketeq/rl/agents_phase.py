@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from torch import Tensor
 

@@ -1,6 +1,8 @@
-"""The deep-FBSDE baseline (model.md section 4): the agents' first-order conditions as a forward-backward system.
+"""The deep-FBSDE baseline (model.md section 4): the agents' first-order conditions as a forward-backward
+system.
 
-Each agent's marginal value of holding more, ``Y^n_t = E_t int_t^T (mu - gamma_n sigma (sigma phi^n + xi_n W)) du``,
+Each agent's marginal value of holding more,
+``Y^n_t = E_t int_t^T (mu - gamma_n sigma (sigma phi^n + xi_n W)) du``,
 is simulated forward from a learned ``Y^n_0`` with a learned ``Z^n_t``:
 ``Y_{k+1} = Y_k - (mu_k - gamma sigma_k (sigma_k phi_k + xi W_k)) dt + Z_k dW_k``; the rates are
 ``phidot = (G')^-1(Y)``. One optimiser trains ``Y_0``, ``Z`` and the market (S_0, sigma, mu) on the terminal

@@ -42,7 +42,8 @@ def agents_loss(model: MarketModel, utilities: Tensor, phidot: Tensor, weights: 
     utility = (utilities.mean(0) * weights).sum() / (model.n_agents * model.horizon)
     clearing = clearing_error(phidot).mean()
     loss = -utility + clearing_weight * clearing
-    return loss, {"agents/loss": loss, "agents/utility": utilities.sum(-1).mean(), "agents/clearing": clearing}
+    logs = {"agents/loss": loss, "agents/utility": utilities.sum(-1).mean(), "agents/clearing": clearing}
+    return loss, logs
 
 
 def agents_step_reward(model: MarketModel, flow: Tensor, phidot: Tensor, weights: Tensor,
@@ -71,7 +72,8 @@ class StateProjection:
         scale = gram.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
         eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
         self.features = features.to(state.dtype)
-        self.operator = torch.linalg.solve(gram + ridge * scale * eye, features.transpose(1, 2)).to(state.dtype)
+        operator = torch.linalg.solve(gram + ridge * scale * eye, features.transpose(1, 2))
+        self.operator = operator.to(state.dtype)
 
     def __call__(self, y: Tensor) -> Tensor:
         """(B, K, N) -> (B, K, N): each step's values replaced by their regression on that step's state."""

@@ -24,9 +24,9 @@ from marketeq.solvers.losses import StateProjection, agent_utilities, agents_los
 from marketeq.solvers.networks import MarketNet, PolicyNet
 from marketeq.solvers.state import State, to_numpy
 
-MARKET_REFRESH = 10
+MARKET_REFRESH = 10  # market iterations per cached agents' roll-out
 # holdings, rates, increments, and the state projection of the link (None: path-wise link)
-Rollout = tuple[Tensor, Tensor, Brownian, StateProjection | None]  # market iterations per cached agents' roll-out
+Rollout = tuple[Tensor, Tensor, Brownian, StateProjection | None]
 
 
 class ReinforcementLinkSolver(Solver):
