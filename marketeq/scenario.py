@@ -181,11 +181,17 @@ class SolverSettings(_Frozen):
     # MLP correction on top of the time-dependent linear feedback, in the policy and in mu; "auto" uses
     # it only for power costs (q < 2), where the equilibrium is nonlinear in the state.
     nonlinear: Literal["auto", "on", "off"] = "auto"
-    link_form: Literal["increments", "levels"] = "increments"
+    # How the link measures clearing (solvers/losses.py link_loss): "auto" takes increments for q = 2 and the
+    # relative residual for power costs.
+    link_form: Literal["auto", "increments", "levels", "relative"] = "auto"
     # The agents' marginal benefit in the link: path by path, or its regression on the state (the conditional
     # expectation of their first-order condition); "auto" regresses for power costs, where (G')^-1 is
     # nonlinear and would turn the path-wise future noise into a bias.
     link_expectation: Literal["auto", "pathwise", "regression"] = "auto"
+    # How the market phase meets the link when mu is learned: "gradient" descends the link loss; "exact"
+    # solves it for mu by back-substitution (solvers/implied.py) and fits the mu network to that; "auto"
+    # solves it exactly for power costs, whose link loss flattens out near clearing.
+    link_solve: Literal["auto", "gradient", "exact"] = "auto"
     link_weight: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = 1.0
     # Reliability (docs/reliability.md). Checkpoints are always written at the start of each phase.
     checkpoint_every: Annotated[int, _Number, Field(ge=0, le=10**9)] = Field(

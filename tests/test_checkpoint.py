@@ -275,3 +275,17 @@ def test_resume_of_a_completed_result_is_refused(result_file, scenario, tmp_path
     assert main(["run", str(toml), "-o", str(output), "--resume", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nothing to resume" in err
+
+
+def test_exact_link_resumes_bitwise_between_market_refreshes(micro, tmp_path):
+    """Power costs solve the link for mu at each roll-out refresh, with the sigma of that moment: a resume
+    between refreshes must solve it again with the same sigma."""
+    agents = [{"gamma": 1.0, "xi": 2.0}, {"gamma": 1.5, "xi": -0.5}, {"gamma": 2.0, "xi": -1.5}]
+    scenario = micro.replace(**{"frictions.q": 1.5, "solver.checkpoint_every": 6}, agents=agents)
+    path = tmp_path / "run.h5.ckpt"
+    keep = KeepCheckpoints(path)
+    want = marketeq.solve(scenario, [keep], checkpoint=path)
+    step = 42  # market iteration 12 of round 0: two iterations after a refresh
+    got = marketeq.solve(scenario, resume=keep.copies[step][1], checkpoint=tmp_path / "next.ckpt")
+    assert_same_run(got, want)
+    assert "market/mu_fit" in want.history

@@ -54,3 +54,10 @@ class PowerCost:
         if self.q == 2.0:
             return y / self.lam
         return torch.sign(y) * (y.abs() / self.lam).pow(1.0 / (self.q - 1.0))
+
+    def inverse_marginal_slope(self, y: Tensor) -> Tensor:
+        """d/dy (G')^-1(y) = |y/lam|^((2-q)/(q-1)) / ((q-1) lam); zero at y = 0 when q < 2."""
+        if self.q == 2.0:
+            return torch.ones_like(y) / self.lam
+        p = 1.0 / (self.q - 1.0)
+        return p * (y.abs() / self.lam).pow(p - 1.0) / self.lam

@@ -35,7 +35,7 @@ class ComboSolver(ReinforcementLinkSolver):
         loss = agents + terminal
         logs["market/terminal"] = terminal
         if not self.mu_known:
-            link = link_loss(m, mu, sigma, phi, b.W, self.rate_scale, form=settings.link_form)
+            link = link_loss(m, mu, sigma, phi, b.W, self.rate_scale, self.link_form)
             loss = loss + settings.link_weight * link
             logs["market/link"] = link
         self._descend(optimizer, loss)

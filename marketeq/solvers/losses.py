@@ -81,10 +81,14 @@ class StateProjection:
         coef = self.operator @ yt / yt.shape[1]  # (K, P, N)
         return (self.features @ coef).transpose(0, 1)
 
+    def at(self, k: int, y: Tensor) -> Tensor:
+        """(B, N) -> (B, N): values at step ``k`` replaced by their regression on that step's state."""
+        return self.features[k] @ (self.operator[k] @ y / y.shape[0])
 
-def implied_clearing(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, W: Tensor,
-                     projection: StateProjection | None = None) -> Tensor:
-    """(B, K+1) mean optimal rate (1/N) sum_n (G')^-1(y^n_k) implied by the marginal benefit
+
+def implied_rates(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, W: Tensor,
+                  projection: StateProjection | None = None) -> Tensor:
+    """(B, K+1, N) optimal rates (G')^-1(y^n_k) implied by the marginal benefit
     y^n_k = sum_{j>=k} [mu_j - gamma_n sigma_j (sigma_j phi^n_j + xi_n W_j)] dt (zero at k = K).
 
     Path by path (``projection`` None), or its conditional expectation given the state at t_k: the agents'
@@ -96,7 +100,13 @@ def implied_clearing(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor,
     if projection is not None:
         y = projection(y)
     y = torch.cat([y, torch.zeros_like(y[:, :1])], dim=1)
-    return model.cost.inverse_marginal(y).mean(-1)
+    return model.cost.inverse_marginal(y)
+
+
+def implied_clearing(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, W: Tensor,
+                     projection: StateProjection | None = None) -> Tensor:
+    """(B, K+1) mean implied optimal rate (1/N) sum_n (G')^-1(y^n_k) (see :func:`implied_rates`)."""
+    return implied_rates(model, mu, sigma, phi, W, projection).mean(-1)
 
 
 def link_loss(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, W: Tensor, rate_scale: float,
@@ -106,10 +116,17 @@ def link_loss(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, W: Ten
     ``levels`` penalises the implied clearing rate r_k itself. ``increments`` penalises r_k - r_{k+1}
     (scaled by K): the same zero set, since r_K = 0, but each mu_k enters its own term directly instead of
     only through the sums over later steps, which leaves early returns (mu_0) poorly determined.
+    ``relative`` penalises sum_n rate^n / sum_n |rate^n|: for q < 2, (G')^-1 has zero slope at 0, so a
+    penalty on the rates themselves flattens out near clearing (its gradient vanishes with the residual,
+    to second order), while the ratio stays linear in the agents' disagreement wherever they trade.
     """
+    if form == "relative":
+        rates = implied_rates(model, mu, sigma, phi, W, projection)[:, :-1]
+        scale = rates.abs().sum(-1) + 1e-3 * model.n_agents * rate_scale
+        return (rates.sum(-1) / scale).pow(2).mean()
     r = implied_clearing(model, mu, sigma, phi, W, projection) / rate_scale
     if form == "levels":
         return r[:, :-1].pow(2).mean()
     if form == "increments":
         return ((r[:, :-1] - r[:, 1:]) * model.n_steps).pow(2).mean()
-    raise ValueError(f"link form {form!r}: use 'levels' or 'increments'")
+    raise ValueError(f"link form {form!r}: use 'increments', 'levels' or 'relative'")

@@ -20,13 +20,15 @@ from marketeq.model.rollout import Paths, RatesFn, price_path, roll_holdings, si
 from marketeq.runtime import Runtime
 from marketeq.scenario import RoundPlan, Scenario, ScenarioError
 from marketeq.solvers.base import Solver
+from marketeq.solvers.implied import implied_mu, newton_corrected_mu
 from marketeq.solvers.losses import StateProjection, agent_utilities, agents_loss, link_loss, terminal_error
 from marketeq.solvers.networks import MarketNet, PolicyNet
 from marketeq.solvers.state import State, to_numpy
 
 MARKET_REFRESH = 10  # market iterations per cached agents' roll-out
-# holdings, rates, increments, and the state projection of the link (None: path-wise link)
-Rollout = tuple[Tensor, Tensor, Brownian, StateProjection | None]
+# holdings, rates, increments, the state projection of the link (None: path-wise link), and the return
+# that solves the link at the volatility of the moment the roll-out was drawn (exact link only)
+Rollout = tuple[Tensor, Tensor, Brownian, StateProjection | None, Tensor | None]
 
 
 class ReinforcementLinkSolver(Solver):
@@ -41,10 +43,16 @@ class ReinforcementLinkSolver(Solver):
         self.nonlinear = settings.nonlinear == "on" or (settings.nonlinear == "auto" and m.cost.q != 2.0)
         expectation = settings.link_expectation
         self.projected_link = expectation == "regression" or (expectation == "auto" and m.cost.q != 2.0)
+        power = "relative" if m.cost.q != 2.0 else "increments"
+        self.link_form = power if settings.link_form == "auto" else settings.link_form
+        solve = settings.link_solve
+        self.exact_link = not self.mu_known and (solve == "exact" or (solve == "auto" and m.cost.q != 2.0))
+        self.projected_link |= self.exact_link
         self._build_networks()
         self._opts: dict[str, torch.optim.Optimizer] = {}
         self._cache: Rollout | None = None
         self._cache_noise: np.ndarray | None = None  # noise state before the cached roll-out was drawn
+        self._cache_sigma: np.ndarray | None = None  # the market's sigma when it was drawn
         self.agent_weights = (m.xi.abs().max() / m.xi.abs().clamp_min(1e-12)).pow(2).clamp(max=100.0)
         self.rate_scale = float(self.policy.scales.rate.mean())
         self.agents = self._agents_phase(settings.agent_learner)
@@ -83,18 +91,28 @@ class ReinforcementLinkSolver(Solver):
         self._descend(optimizer, loss)
         return logs
 
-    def _market_step(self, optimizer: torch.optim.Optimizer, cache: Rollout
+    def _market_step(self, optimizer: torch.optim.Optimizer, cache: Rollout, i: int = 0
                      ) -> dict[str, Tensor]:
-        phi, _, b, projection = cache
+        phi, _, b, projection, mu_solved = cache
         m = self.model
-        mu, sigma = self._market_paths(phi, b.W)
+        logs: dict[str, Tensor] = {}
+        if mu_solved is None:
+            mu, sigma = self._market_paths(phi, b.W)
+        else:
+            # The price follows the return the link implies at this sigma; the mu network learns that return
+            # on a slice of the paths (evaluating it on all of them is most of a step's cost).
+            sigma = self.market.sigma(m.times).expand(b.W.shape)
+            mu = newton_corrected_mu(m, mu_solved, sigma, phi, b.W, projection)
+            rows = self._fit_rows(i, b.W.shape[0])
+            fitted = self._market_paths(phi[rows], b.W[rows])[0]
+            logs["market/mu_fit"] = ((fitted - mu[rows].detach())[:, :-1] / self.market.scales.mu).pow(2).mean()
         S = price_path(m, mu, sigma, b.dW, self.market.s0)
         terminal = terminal_error(m, S, b.W).mean() / (m.alpha**2 * m.horizon)
-        logs = {"market/terminal": terminal}
-        loss = terminal
-        if not self.mu_known:
+        logs["market/terminal"] = terminal
+        loss = terminal + logs.get("market/mu_fit", 0.0)
+        if not self.mu_known and mu_solved is None:
             settings = self.scenario.solver
-            link = link_loss(m, mu, sigma, phi, b.W, self.rate_scale, settings.link_form, projection)
+            link = link_loss(m, mu, sigma, phi, b.W, self.rate_scale, self.link_form, projection)
             loss = loss + settings.link_weight * link
             logs["market/link"] = link
         self._descend(optimizer, loss)
@@ -112,13 +130,21 @@ class ReinforcementLinkSolver(Solver):
             market_opt = torch.optim.Adam(self.market.parameters(), lr=plan.market_lr)
             self._opts = {"market": market_opt}
             self._iterate(r, "market", plan.market_iterations,
-                          lambda i, opt=market_opt: self._market_step(opt, self._market_cache(i)))
+                          lambda i, opt=market_opt: self._market_step(opt, self._market_cache(i), i))
+
+    def _fit_rows(self, i: int, n_paths: int) -> slice:
+        """The cached paths the mu network fits at market iteration ``i``: a batch, cycling through them."""
+        size = min(self.scenario.solver.batch_size, n_paths)
+        start = (i % MARKET_REFRESH) * size % max(n_paths - size + 1, 1)
+        return slice(start, start + size)
 
     def _market_cache(self, i: int) -> Rollout:
         """The agents' frozen roll-out for market iteration ``i``, redrawn every MARKET_REFRESH iterations."""
         n_paths = self.scenario.solver.market_batch_size
         if i % MARKET_REFRESH == 0:
             self._cache_noise = to_numpy(self.noise.get_state())
+            with torch.no_grad():
+                self._cache_sigma = to_numpy(self.market.sigma(self.model.times))
             self._cache = self._frozen_rollout(n_paths)
         elif self._cache is None:  # restored between refreshes: draw the same roll-out again
             if self._cache_noise is None:
@@ -137,7 +163,12 @@ class ReinforcementLinkSolver(Solver):
         if self.projected_link:
             state = self.policy.scales.state(phi[:, :-1] - self.model.phibar, b.W[:, :-1])
             projection = StateProjection(state)
-        return phi, phidot, b, projection
+        mu_solved = None
+        if self.exact_link:
+            # The volatility of the refresh, kept in the solver's state: a resumed run solves the same link.
+            sigma = torch.as_tensor(self._cache_sigma, device=b.W.device).to(b.W.dtype).expand(b.W.shape)
+            mu_solved = implied_mu(self.model, sigma, phi, b.W, projection)
+        return phi, phidot, b, projection, mu_solved
 
     def _build_networks(self) -> None:
         settings, rt = self.scenario.solver, self.runtime
@@ -152,11 +183,17 @@ class ReinforcementLinkSolver(Solver):
         return self._opts
 
     def _extra_state(self) -> State:
-        return {} if self._cache_noise is None else {"market_cache_noise": self._cache_noise.copy()}
+        state: State = {}
+        if self._cache_noise is not None:
+            state["market_cache_noise"] = self._cache_noise.copy()
+        if self._cache_sigma is not None:
+            state["market_cache_sigma"] = self._cache_sigma.copy()
+        return state
 
     def _load_extra_state(self, state: State) -> None:
-        noise = state.get("market_cache_noise")
+        noise, sigma = state.get("market_cache_noise"), state.get("market_cache_sigma")
         self._cache_noise = None if noise is None else np.asarray(noise, dtype=np.uint8)
+        self._cache_sigma = None if sigma is None else np.asarray(sigma)
         self._cache = None
 
     # --- results -------------------------------------------------------------------------------------
