@@ -1,4 +1,4 @@
-"""The return implied by the link (solvers/implied.py): exact at the Riccati oracle, the identity for N = 2."""
+"""The return implied by the link (solvers/implied.py): exact at the Riccati oracle, the identity if N = 2."""
 
 from __future__ import annotations
 

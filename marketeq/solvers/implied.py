@@ -48,7 +48,7 @@ def implied_mu(model: MarketModel, sigma: Tensor, phi: Tensor, W: Tensor, projec
                ) -> Tensor:
     """(B, K+1) mu solving the link's clearing equations by back-substitution (mu_K repeats mu_{K-1}).
 
-    ``sigma``, ``W`` (B, K+1), ``phi`` (B, K+1, N); ``projection`` gives E_k[. | state at k]. Computed in float64.
+    ``sigma``, ``W`` (B, K+1), ``phi`` (B, K+1, N); ``projection`` gives E_k[. | state at k]. In float64.
     """
     f64 = lambda x: x.double()  # noqa: E731
     risk = model.marginal_benefit(torch.zeros_like(f64(W)), f64(sigma), f64(phi), f64(W))  # (B, K+1, N)

@@ -105,7 +105,8 @@ class ReinforcementLinkSolver(Solver):
             mu = newton_corrected_mu(m, mu_solved, sigma, phi, b.W, projection)
             rows = self._fit_rows(i, b.W.shape[0])
             fitted = self._market_paths(phi[rows], b.W[rows])[0]
-            logs["market/mu_fit"] = ((fitted - mu[rows].detach())[:, :-1] / self.market.scales.mu).pow(2).mean()
+            miss = (fitted - mu[rows].detach())[:, :-1] / self.market.scales.mu
+            logs["market/mu_fit"] = miss.pow(2).mean()
         S = price_path(m, mu, sigma, b.dW, self.market.s0)
         terminal = terminal_error(m, S, b.W).mean() / (m.alpha**2 * m.horizon)
         logs["market/terminal"] = terminal
