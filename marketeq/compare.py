@@ -40,6 +40,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("rgan", "reinforcement link, mu learned", {"solver.method": "rlink", "solver.mu_mode": "learned"}),
     Method("rgan-known", "reinforcement link, mu known",
            {"solver.method": "rlink", "solver.mu_mode": "known"}),
+    Method("rgan-implied", "reinforcement link, mu implied (link solved exactly)",
+           {"solver.method": "rlink", "solver.mu_mode": "implied"}),
     Method("combo", "combo (joint training)", {"solver.method": "combo"}),
     Method("fbsde", "deep FBSDE", {"solver.method": "fbsde"}),
     Method("oracle", "oracle", None),

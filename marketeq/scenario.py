@@ -164,7 +164,9 @@ class SolverSettings(_Frozen):
     # rlink: the reinforcement-link solver; combo and fbsde: the baselines it is compared with.
     method: Literal["rlink", "combo", "fbsde"] = "rlink"
     rounds: Annotated[int, _Number, Field(ge=1, le=10_000)] = 10
-    mu_mode: Literal["learned", "known"] = "learned"
+    # learned: a mu network tied to the agents by the link; known: the return identity (q = 2 or N = 2);
+    # implied: no mu network, mu is the link solved exactly on the agents' roll-out (solvers/implied.py).
+    mu_mode: Literal["learned", "known", "implied"] = "learned"
     warm_start: StrictBool = True
     batch_size: Annotated[int, _Number, Field(ge=2, le=1_000_000)] = 512
     market_batch_size: Annotated[int, _Number, Field(ge=2, le=1_000_000)] = 4096
@@ -265,8 +267,12 @@ class Scenario(_Frozen):
             raise _Rule(
                 "solver.mu_mode", "known",
                 f"needs q = 2 or exactly 2 agents (the return identity), but q = {self.frictions.q:g} "
-                f"with {self.n_agents} agents; use mu_mode = 'learned'",
+                f"with {self.n_agents} agents; use mu_mode = 'learned' or 'implied'",
             )
+        if self.solver.mu_mode == "implied" and self.solver.method != "rlink":
+            raise _Rule("solver.mu_mode", "implied",
+                        f"is a mode of the reinforcement-link solver, not of method '{self.solver.method}'; "
+                        "use mu_mode = 'learned' or method = 'rlink'")
         return self
 
     @model_validator(mode="after")

@@ -5,7 +5,9 @@ optimal rates clear at every state: ``sum_n (G'_n)^-1(E_k y^n_k) = 0`` for k < K
 ``y^n_k = (mu_k - gamma_n sigma_k (sigma_k phi^n_k + xi_n W_k)) dt + y^n_{k+1}``. The system is triangular:
 from k = K-1 back to 0 each step is one increasing scalar equation in mu_k per path, solved by bisection.
 For q = 2 and exact conditional expectations this is the return identity; for power costs it is what the
-identity becomes. A gradient step on the link loss instead meets a residual whose slope vanishes near
+identity becomes. The continuation ``E_k y^n_{k+1}`` is the fitted value of step k+1 (a regression on the state there, which
+clears) taken in expectation one step back exactly (:meth:`StateProjection.later`): path-wise noise, or a
+regression across the step, would leave errors of order dt that mu_k = z/dt turns into errors of order 1. A gradient step on the link loss instead meets a residual whose slope vanishes near
 clearing when q < 2 (the slope of (G')^-1 at 0), which stalls the market phase.
 """
 
@@ -26,7 +28,7 @@ def clearing_shift(base: Tensor, cost: PowerCost) -> Tensor:
     """(...,) the z with ``sum_n (G'_n)^-1(base_n + z) = 0`` for ``base`` (..., N).
 
     The sum increases in z, is <= 0 at z = -max(base) and >= 0 at z = -min(base): bisection on that bracket,
-    then Newton steps kept inside it.
+    then Newton steps kept inside it (alone, Newton overshoots: the sum's slope vanishes where q < 2).
     """
     lo, hi = -base.amax(-1), -base.amin(-1)
     for _ in range(BISECTIONS):
@@ -57,9 +59,9 @@ def implied_mu(model: MarketModel, sigma: Tensor, phi: Tensor, W: Tensor, projec
     y_next = torch.zeros_like(risk[:, 0])
     mu = torch.empty_like(W, dtype=torch.float64)
     for k in range(n_steps - 1, -1, -1):
-        continuation = projection.at(k, y_next.to(projection.operator.dtype)).double()
+        continuation = projection.later(k, y_next.to(projection.operator.dtype)).double()
         mu[:, k] = clearing_shift(risk[:, k] * dt + continuation, cost) / dt
-        y_next = y_next + (mu[:, k].unsqueeze(-1) + risk[:, k]) * dt
+        y_next = (mu[:, k].unsqueeze(-1) + risk[:, k]) * dt + continuation
     mu[:, -1] = mu[:, -2]
     return mu.to(W.dtype)
 
@@ -80,14 +82,14 @@ def newton_corrected_mu(model: MarketModel, mu_ref: Tensor, sigma: Tensor, phi: 
     y_next = torch.zeros_like(risk[0])
     steps: list[Tensor] = []
     for k in range(model.n_steps - 1, -1, -1):
-        expected = (mu_ref[k].unsqueeze(-1) + risk[k]) * dt + projection.at(k, y_next)
+        expected = (mu_ref[k].unsqueeze(-1) + risk[k]) * dt + projection.later(k, y_next)
         rates = cost.inverse_marginal(expected).sum(-1)
         slope = cost.inverse_marginal_slope(expected).sum(-1).detach()
         # Where every agent's marginal benefit is ~0 the slope vanishes (q < 2): cap the step there.
         slope = slope.clamp_min(1e-3 * float(slope.mean()) + 1e-30)
         mu_k = mu_ref[k] - rates / (slope * dt)
         steps.append(mu_k)
-        y_next = y_next + (mu_k.unsqueeze(-1) + risk[k]) * dt
+        y_next = expected + (mu_k - mu_ref[k]).unsqueeze(-1) * dt
     mu = torch.stack(steps[::-1], dim=1)
     return torch.cat([mu, mu[:, -1:]], dim=1)
 

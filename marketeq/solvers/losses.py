@@ -62,11 +62,11 @@ class StateProjection:
     projection is linear, so gradients flow through it.
     """
 
-    def __init__(self, state: Tensor, ridge: float = 1e-7) -> None:
-        """``state`` (B, K, S), already in natural units."""
-        x = state.transpose(0, 1).double()  # (K, B, S); float64: the deviations nearly sum to 0 (clearing)
-        ones = torch.ones_like(x[..., :1])
-        features = torch.cat([ones, x, x * x, x * x * x], dim=-1)  # (K, B, P)
+    def __init__(self, state: Tensor, ridge: float = 1e-7, w_variance: float | None = None) -> None:
+        """``state`` (B, K+1, S) in natural units, W last; ``w_variance``: the variance of one step of W in
+        those units, for :meth:`later` (its expectations of the next step's features)."""
+        x = state[:, :-1].transpose(0, 1).double()  # (K, B, S); float64: the deviations nearly sum to 0
+        features = _features(x)  # (K, B, P)
         gram = features.transpose(1, 2) @ features / x.shape[1]
         # A ridge relative to each step's scale keeps steps with a degenerate state (t = 0) solvable.
         scale = gram.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
@@ -74,6 +74,15 @@ class StateProjection:
         self.features = features.to(state.dtype)
         operator = torch.linalg.solve(gram + ridge * scale * eye, features.transpose(1, 2))
         self.operator = operator.to(state.dtype)
+        self.next_features: Tensor | None = None
+        if w_variance is not None:
+            # E_k of the features at t_{k+1}: D_{k+1} is known at t_k (the rate is chosen then); only W moves.
+            ahead = torch.cat([state[:, 1:, :-1], state[:, :-1, -1:]], dim=-1).transpose(0, 1).double()
+            nxt = _features(ahead)
+            w, n_coords = ahead[..., -1], ahead.shape[-1]
+            nxt[..., 1 + 2 * n_coords - 1] += w_variance
+            nxt[..., 1 + 3 * n_coords - 1] += 3.0 * w * w_variance
+            self.next_features = nxt.to(state.dtype)
 
     def __call__(self, y: Tensor) -> Tensor:
         """(B, K, N) -> (B, K, N): each step's values replaced by their regression on that step's state."""
@@ -84,6 +93,20 @@ class StateProjection:
     def at(self, k: int, y: Tensor) -> Tensor:
         """(B, N) -> (B, N): values at step ``k`` replaced by their regression on that step's state."""
         return self.features[k] @ (self.operator[k] @ y / y.shape[0])
+
+    def later(self, k: int, y_next: Tensor) -> Tensor:
+        """(B, N) values at step k+1 -> their expectation given step k's state: regressed on the features at
+        k+1, whose expectations are exact (no regression across the step, whose error would be O(dt))."""
+        if self.next_features is None:
+            raise ValueError("the projection was built without w_variance: no expectations one step ahead")
+        if k + 1 >= self.operator.shape[0]:
+            return torch.zeros_like(y_next)  # values at t_K: the marginal benefit there is 0 anyway
+        return self.next_features[k] @ (self.operator[k + 1] @ y_next / y_next.shape[0])
+
+
+def _features(x: Tensor) -> Tensor:
+    """(..., S) -> (..., 1 + 3S): constant, x, x^2, x^3 per coordinate."""
+    return torch.cat([torch.ones_like(x[..., :1]), x, x * x, x * x * x], dim=-1)
 
 
 def implied_rates(model: MarketModel, mu: Tensor, sigma: Tensor, phi: Tensor, W: Tensor,

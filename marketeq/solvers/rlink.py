@@ -46,7 +46,9 @@ class ReinforcementLinkSolver(Solver):
         power = "relative" if m.cost.q != 2.0 else "increments"
         self.link_form = power if settings.link_form == "auto" else settings.link_form
         solve = settings.link_solve
-        self.exact_link = not self.mu_known and (solve == "exact" or (solve == "auto" and m.cost.q != 2.0))
+        self.mu_implied = settings.mu_mode == "implied"
+        self.exact_link = self.mu_implied or (
+            not self.mu_known and (solve == "exact" or (solve == "auto" and m.cost.q != 2.0)))
         self.projected_link |= self.exact_link
         self._build_networks()
         self._opts: dict[str, torch.optim.Optimizer] = {}
@@ -74,6 +76,8 @@ class ReinforcementLinkSolver(Solver):
         sigma = self.market.sigma(times).expand(W.shape)
         if self.mu_known:
             return self.model.return_identity(sigma, phi, W), sigma
+        if self.mu_implied:
+            return implied_mu(self.model, sigma, phi, W, self._projection(phi, W)), sigma
         mu = self.market.mu(times.unsqueeze(-1), phi - self.model.phibar, W, self.market.mu_gains(times))
         return mu, sigma
 
@@ -103,10 +107,11 @@ class ReinforcementLinkSolver(Solver):
             # on a slice of the paths (evaluating it on all of them is most of a step's cost).
             sigma = self.market.sigma(m.times).expand(b.W.shape)
             mu = newton_corrected_mu(m, mu_solved, sigma, phi, b.W, projection)
-            rows = self._fit_rows(i, b.W.shape[0])
-            fitted = self._market_paths(phi[rows], b.W[rows])[0]
-            miss = (fitted - mu[rows].detach())[:, :-1] / self.market.scales.mu
-            logs["market/mu_fit"] = miss.pow(2).mean()
+            if not self.mu_implied:
+                rows = self._fit_rows(i, b.W.shape[0])
+                fitted = self._market_paths(phi[rows], b.W[rows])[0]
+                miss = (fitted - mu[rows].detach())[:, :-1] / self.market.scales.mu
+                logs["market/mu_fit"] = miss.pow(2).mean()
         S = price_path(m, mu, sigma, b.dW, self.market.s0)
         terminal = terminal_error(m, S, b.W).mean() / (m.alpha**2 * m.horizon)
         logs["market/terminal"] = terminal
@@ -160,16 +165,19 @@ class ReinforcementLinkSolver(Solver):
     def _frozen_rollout(self, n_paths: int) -> Rollout:
         b = self.noise.draw(n_paths)
         phi, phidot = self._rollout(b.W)
-        projection = None
-        if self.projected_link:
-            state = self.policy.scales.state(phi[:, :-1] - self.model.phibar, b.W[:, :-1])
-            projection = StateProjection(state)
+        projection = self._projection(phi, b.W) if self.projected_link else None
         mu_solved = None
         if self.exact_link:
             # The volatility of the refresh, kept in the solver's state: a resumed run solves the same link.
             sigma = torch.as_tensor(self._cache_sigma, device=b.W.device).to(b.W.dtype).expand(b.W.shape)
             mu_solved = implied_mu(self.model, sigma, phi, b.W, projection)
         return phi, phidot, b, projection, mu_solved
+
+    def _projection(self, phi: Tensor, W: Tensor) -> StateProjection:
+        """Conditional expectations given the state along these holdings and paths (fitted across them)."""
+        scales = self.policy.scales
+        state = scales.state(phi - self.model.phibar, W)
+        return StateProjection(state, w_variance=self.model.dt / scales.w**2)
 
     def _build_networks(self) -> None:
         settings, rt = self.scenario.solver, self.runtime
