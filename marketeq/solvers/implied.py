@@ -1,14 +1,16 @@
-"""The expected return implied by the link, solved for instead of descended (``solver.link_solve = "exact"``).
+"""The expected return implied by the link, solved for instead of descended.
 
-With the agents' holdings frozen and a volatility given, the link asks for the mu at which the agents'
-optimal rates clear at every state: ``sum_n (G'_n)^-1(E_k y^n_k) = 0`` for k < K, with
+Used by ``solver.link_solve = "exact"`` (a mu network fitted to it) and ``solver.mu_mode = "implied"`` (no
+network). With the agents' holdings frozen and a volatility given, the link asks for the mu at which the
+agents' optimal rates clear at every state: ``sum_n (G'_n)^-1(E_k y^n_k) = 0`` for k < K, with
 ``y^n_k = (mu_k - gamma_n sigma_k (sigma_k phi^n_k + xi_n W_k)) dt + y^n_{k+1}``. The system is triangular:
-from k = K-1 back to 0 each step is one increasing scalar equation in mu_k per path, solved by bisection.
-For q = 2 and exact conditional expectations this is the return identity; for power costs it is what the
-identity becomes. The continuation ``E_k y^n_{k+1}`` is the fitted value of step k+1 (a regression on the state there, which
-clears) taken in expectation one step back exactly (:meth:`StateProjection.later`): path-wise noise, or a
-regression across the step, would leave errors of order dt that mu_k = z/dt turns into errors of order 1. A gradient step on the link loss instead meets a residual whose slope vanishes near
-clearing when q < 2 (the slope of (G')^-1 at 0), which stalls the market phase.
+from k = K-1 back to 0 each step is one increasing scalar equation in mu_k per path (bisection). For q = 2
+this is the return identity; for power costs it is what the identity becomes. The continuation
+``E_k y^n_{k+1}`` is the fitted value of step k+1 (a regression on the state there, which clears) taken in
+expectation one step back exactly (:meth:`StateProjection.later`): path-wise noise, or a regression across
+the step, would leave errors of order dt that mu_k = z/dt turns into errors of order 1. A gradient step on
+the link loss instead meets a residual whose slope vanishes near clearing when q < 2 (the slope of (G')^-1
+at 0), which stalls the market phase.
 """
 
 from __future__ import annotations
