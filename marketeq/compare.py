@@ -109,7 +109,10 @@ def compare(scenario: Scenario, methods: Sequence[str] = DEFAULT_METHODS,
 
 def add_gap(result: RunResult, iterations: int) -> None:
     """Add ``gap/total`` (utility gained by best-responding, summed over agents) and ``gap/ratio`` (that over
-    the agents' total gain over not trading) to a result's metrics, when it has a finite market to test."""
+    the agents' total gain over not trading) to a result's metrics, when it has a finite market to test.
+    A diverged run gets none: its market is the last good state before the blow-up, not an answer."""
+    if result.status in ("diverged", "failed"):
+        return
     try:
         report = result_gap(result, iterations)
     except ValueError as exc:  # no finite paths: a failed or diverged run has no market to exploit

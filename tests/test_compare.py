@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import marketeq
-from marketeq.compare import compare, parse_methods, plot_comparison, table_rows
+from marketeq.compare import add_gap, compare, parse_methods, plot_comparison, table_rows
 from marketeq.hdf5 import read_comparison, read_result, write_comparison
 from marketeq.scenario import ScenarioError
 
@@ -30,6 +30,8 @@ def test_methods_share_test_paths_and_a_failure_does_not_stop_the_rest(short, tm
     monkeypatch.setattr(FBSDESolver, "_step", blows_up)
     results = compare(short, ["fbsde", "combo", "oracle"], gap_iterations=0)
     assert results["fbsde"].status == "diverged" and "diverged at iteration" in results["fbsde"].message
+    assert results["fbsde"].metrics == {}
+    add_gap(results["fbsde"], 5)  # a diverged run's market is no answer: nothing to exploit
     assert results["fbsde"].metrics == {}
     assert results["combo"].status in ("completed", "diverged") and results["oracle"].status == "completed"
     np.testing.assert_array_equal(results["combo"].paths.W, results["oracle"].paths.W)
