@@ -144,7 +144,8 @@ def _cell(metric: Metric | None) -> str:
 def plot_comparison(results: dict[str, RunResult], stem: str | Path, path_index: int = 0) -> list[Path]:
     """PNG plots of sigma_t, mean mu_t, and phidot, phi along one test path, one line style per method.
 
-    Writes ``<stem>_sigma.png``, ``<stem>_mu.png``, ``<stem>_phidot.png`` and ``<stem>_phi.png``.
+    Writes ``<stem>_sigma.png``, ``<stem>_mu.png``, ``<stem>_phidot.png`` and ``<stem>_phi.png``. Diverged and
+    failed methods are left out (their paths are no answer, and would set the scale); the table lists them.
     """
     import matplotlib
 
@@ -152,7 +153,8 @@ def plot_comparison(results: dict[str, RunResult], stem: str | Path, path_index:
     import matplotlib.pyplot as plt
 
     stem = Path(stem)
-    drawn = {name: r for name, r in results.items() if r.paths is not None}
+    drawn = {name: r for name, r in results.items()
+             if r.paths is not None and r.status not in ("diverged", "failed")}
     panels = {
         "sigma": ("volatility σ_t (mean over paths)", "σ_t", lambda p: p.sigma.mean(0)),
         "mu": ("expected return μ_t (mean over paths)", "E[μ_t]", lambda p: p.mu.mean(0)),
@@ -167,7 +169,8 @@ def plot_comparison(results: dict[str, RunResult], stem: str | Path, path_index:
             values = np.asarray(pick(p))
             style = {"color": f"C{i}", "linestyle": "--" if name == "oracle" else "-", "linewidth": 1.4}
             if values.ndim == 1:
-                ax.plot(p.t, values, label=name, **style)
+                label = result.solver.removeprefix("oracle:") if name == "oracle" else name
+                ax.plot(p.t, values, label=label, **style)
             else:  # one line per agent, labelled once per method
                 for n in range(values.shape[1]):
                     ax.plot(p.t, values[:, n], label=name if n == 0 else None, alpha=0.8, **style)
