@@ -45,10 +45,9 @@ from marketeq.solvers.events import (  # noqa: E402
 __all__ = [
     "METHODS", "ORACLES", "SOLVERS", "Brownian", "Callback", "CheckpointSaved", "GapReport", "IterationEnded",
     "MarketModel", "Metric", "Paths", "PhaseEnded", "PhaseStarted", "ResultFileError", "RolledBack",
-    "RunControl",
-    "RunEnded", "RunResult", "RunStarted", "Scenario", "ScenarioError", "Snapshot", "__version__",
+    "RunControl", "RunEnded", "RunResult", "RunStarted", "Scenario", "ScenarioError", "Snapshot",
+    "__version__",
     "brownian_test_set", "callbacks", "compare", "load_scenario", "metric_rows", "oracle_for", "oracle_paths",
     "oracle_result", "read_comparison", "read_gap", "read_result", "reference_for", "reference_name",
-    "result_gap",
-    "scenario_to_toml", "solve", "write_comparison", "write_result",
+    "result_gap", "scenario_to_toml", "solve", "write_comparison", "write_result",
 ]

@@ -166,8 +166,7 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     result = oracle_result(scenario)
     if result is None:
         raise CliError(f"{scenario.name}: no oracle for q = {scenario.frictions.q} with {scenario.n_agents} "
-                       "agents "
-                       "(exact: lambda = 0, or q = 2; approximate: two agents with one lambda)")
+                       "agents (exact: lambda = 0, or q = 2; approximate: two agents with one lambda)")
     console = _console()
     console.print(_metrics_table(result, f"{scenario.name}: {result.oracle_name} oracle"))
     if args.output:
@@ -299,6 +298,9 @@ def cmd_gap(args: argparse.Namespace) -> int:
     console.print(f"best responses trained {report.iterations} iterations on {report.training}; evaluated on "
                   f"{report.eval_paths} test paths; {report.wall_time_s:.1f} s"
                   + ("" if args.no_write else f"; stored in {args.results} (/gap)"))
+    return 0
+
+
 def cmd_train_agent(args: argparse.Namespace) -> int:
     try:
         from marketeq.rl.train_command import run

@@ -67,9 +67,8 @@ def _failed(scenario: Scenario, method: str, message: str, wall: float) -> RunRe
     """A result that records why a method could not run, so the comparison still completes."""
     runtime = Runtime.from_settings("cpu", scenario.run.dtype, scenario.run.seed)
     return RunResult(scenario=scenario, scenario_toml=scenario_to_toml(scenario), solver=method,
-                     status="failed",
-                     provenance=provenance(runtime), history=HistoryRecorder().columns(), paths=None,
-                     metrics={}, message=message, wall_time_s=wall)
+                     status="failed", provenance=provenance(runtime), history=HistoryRecorder().columns(),
+                     paths=None, metrics={}, message=message, wall_time_s=wall)
 
 
 def run_method(scenario: Scenario, method: str, callbacks: Sequence[Callback] = (), *,
@@ -107,11 +106,16 @@ def compare(scenario: Scenario, methods: Sequence[str] = DEFAULT_METHODS,
     return results
 
 
+def _is_answer(result: RunResult) -> bool:
+    """Whether a result's market and policy are an answer to compare (not a diverged or failed method's)."""
+    return result.status not in ("diverged", "failed")
+
+
 def add_gap(result: RunResult, iterations: int) -> None:
     """Add ``gap/total`` (utility gained by best-responding, summed over agents) and ``gap/ratio`` (that over
     the agents' total gain over not trading) to a result's metrics, when it has a finite market to test.
     A diverged run gets none: its market is the last good state before the blow-up, not an answer."""
-    if result.status in ("diverged", "failed"):
+    if not _is_answer(result):
         return
     try:
         report = result_gap(result, iterations)
@@ -153,8 +157,7 @@ def plot_comparison(results: dict[str, RunResult], stem: str | Path, path_index:
     import matplotlib.pyplot as plt
 
     stem = Path(stem)
-    drawn = {name: r for name, r in results.items()
-             if r.paths is not None and r.status not in ("diverged", "failed")}
+    drawn = {name: r for name, r in results.items() if r.paths is not None and _is_answer(r)}
     panels = {
         "sigma": ("volatility σ_t (mean over paths)", "σ_t", lambda p: p.sigma.mean(0)),
         "mu": ("expected return μ_t (mean over paths)", "E[μ_t]", lambda p: p.mu.mean(0)),

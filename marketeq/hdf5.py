@@ -34,8 +34,7 @@ from marketeq.solvers.events import Status
 
 __all__ = ["CHECKPOINT_FORMAT", "COMPARISON_FORMAT", "FORMAT", "SCHEMA_VERSION", "Checkpoint",
            "ResultFileError", "checkpoint_path", "read_checkpoint", "read_comparison", "read_gap",
-           "read_result", "write_checkpoint",
-           "write_comparison", "write_gap", "write_result"]
+           "read_result", "write_checkpoint", "write_comparison", "write_gap", "write_result"]
 
 FORMAT = "marketeq-result"
 COMPARISON_FORMAT = "marketeq-comparison"

@@ -173,6 +173,9 @@ def test_gap_command(tmp_path, quickstart):
     assert data["agents"] == list(quickstart.agent_names) and data["iterations"] == 3
     assert data["total_gain"] > 0 and len(data["gap_se"]) == 3
     assert read_gap(path).total_gap == pytest.approx(data["total_gap"])
+    table = run_cli("gap", str(path), "--iterations", "3", "--no-write")
+    assert table.returncode == 0, table.stderr
+    assert "equilibrium gap" in table.stdout and "Traceback" not in table.stderr
 
 
 def test_power_cost_best_response_beats_the_leading_order_rates():

@@ -2,8 +2,8 @@
 
 Written for every agent at once, with per-agent cost scales ``lambda_n``. Each agent's marginal value of
 holding more is linear in the state, ``Y^n = lambda_n phidot^n = -(F(tau) D + H(tau) W)_n`` with time to
-maturity ``tau``; matching drifts gives, with ``w_n = (1/lambda_n) / sum_m 1/lambda_m`` (1/N for a common
-cost),
+maturity ``tau``; matching drifts gives, with ``w_n = (1/lambda_n) / sum_m 1/lambda_m`` (1/N for a
+common cost),
 
     F' = sigma^2 (diag(gamma) - 1 (w*gamma)^T) - F Lambda^-1 F,      F(0) = 0,
     H' = sigma (gamma*xi - sum_m w_m gamma_m xi_m) - F Lambda^-1 H,   H(0) = 0,
@@ -11,9 +11,8 @@ cost),
 
 The volatility follows from ``sum_n Y^n/gamma_n = E_t int (mu/gbar - s sigma^2) du`` (clearing and
 sum xi = 0), so ``S_t = beta*T + alpha*W_t - gbar*s*int_t^T sigma^2 du + gbar sum_n (F D + H W)_n / gamma_n``.
-With a common cost,
-eliminating the agent with the largest gamma gives the (N-1)-dimensional system of model.md. The system
-treats all agents alike, so their order does not matter and nothing needs sorting.
+With a common cost, eliminating the agent with the largest gamma gives the (N-1)-dimensional system of
+model.md. The system treats all agents alike, so their order does not matter and nothing needs sorting.
 """
 
 from __future__ import annotations

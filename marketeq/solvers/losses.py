@@ -90,10 +90,6 @@ class StateProjection:
         coef = self.operator @ yt / yt.shape[1]  # (K, P, N)
         return (self.features @ coef).transpose(0, 1)
 
-    def at(self, k: int, y: Tensor) -> Tensor:
-        """(B, N) -> (B, N): values at step ``k`` replaced by their regression on that step's state."""
-        return self.features[k] @ (self.operator[k] @ y / y.shape[0])
-
     def later(self, k: int, y_next: Tensor) -> Tensor:
         """(B, N) values at step k+1 -> their expectation given step k's state: regressed on the features at
         k+1, whose expectations are exact (no regression across the step, whose error would be O(dt))."""

@@ -149,8 +149,9 @@ class ReinforcementLinkSolver(Solver):
         n_paths = self.scenario.solver.market_batch_size
         if i % MARKET_REFRESH == 0:
             self._cache_noise = to_numpy(self.noise.get_state())
-            with torch.no_grad():
-                self._cache_sigma = to_numpy(self.market.sigma(self.model.times))
+            if self.exact_link:
+                with torch.no_grad():
+                    self._cache_sigma = to_numpy(self.market.sigma(self.model.times))
             self._cache = self._frozen_rollout(n_paths)
         elif self._cache is None:  # restored between refreshes: draw the same roll-out again
             if self._cache_noise is None:
