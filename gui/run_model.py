@@ -1,6 +1,6 @@
 """The live state of one run, free of Qt: what the plots and the progress bar draw from.
 
-The GUI thread feeds solver events to :meth:`RunModel.apply` (they arrive through queued signals) and a
+The GUI thread feeds solver events to :meth:`RunModel.apply` (drained from the solver process's queue) and a
 ~10 Hz timer redraws from the model whenever :attr:`RunModel.version` has moved. Nothing here touches Qt,
 so the model is tested without a display and could be fed from another process unchanged.
 """

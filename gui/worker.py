@@ -1,185 +1,145 @@
-"""The solver off the GUI thread: a :class:`SolverWorker` in a ``QThread``, steered by a ``RunControl``.
+"""The solver off the GUI: :class:`SolverRunner` starts one run at a time in a child process.
 
-The worker calls ``marketeq.solve(scenario, callbacks=[bridge], control=run_control)``. The bridge turns
-each solver event into a Qt signal; the receivers live in the GUI thread, so Qt queues the call and the
-solver never touches a widget. Events are frozen dataclasses of plain values: moving the worker into a
-process later changes only this file.
+The child (:func:`gui.solver_process.run_scenario`) reports through a ``multiprocessing`` queue; a timer in
+the GUI thread drains it and re-emits each message as an ordinary, same-thread Qt signal. Nothing crosses
+threads through Qt, and the solver does not share the GUI's interpreter lock: the event loop stays live
+however hard the solver works. Run, Pause, Resume and Stop go to the child through a ``RunControl`` made
+of multiprocessing events.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
-import sys
-import threading
+import multiprocessing
+import queue
+import time
+from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal
 
 import marketeq
+from gui.solver_process import run_scenario
 
-# Modules that the solver imports lazily during its first iterations. Importing holds the GIL while C
-# extensions load: measured, torch._dynamo (pulled in by the first Adam step) stalled the GUI thread for
-# 150-300 ms per run start; imported on the GUI thread before the first run, the largest gap fell to ~10 ms.
-LAZY_IMPORTS = ("torch._dynamo",)
-# The solver's thread (and the torch threads it starts) yields the CPU to the GUI thread when they compete.
-WORKER_NICE = 5
-_preloaded = False
+DRAIN_MS = 50  # how often the queue is read
+MAX_MESSAGES_PER_DRAIN = 2000  # a burst is spread over a few ticks instead of freezing one
+JOIN_S = 10.0  # how long an ended child may take to exit before it is terminated
 
-
-def preload() -> None:
-    """Import the solver's lazy imports now (about 1 s, once per process), not in the middle of a run."""
-    global _preloaded
-    if _preloaded:
-        return
-    _preloaded = True
-    for name in LAZY_IMPORTS:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - only an optimisation
-            pass
-
-
-# How often Python hands the GIL between threads while both want it (default 5 ms). A repaint calls back
-# into Python for every plot item, re-taking the GIL from the solver's thread each time: measured on the
-# quickstart, the largest gap between 10 ms timer ticks fell from 50-75 ms to 25-31 ms at 0.5 ms, and the
-# run did not get slower.
-SWITCH_INTERVAL_S = 0.0005
-
-
-def share_the_cpu_with_the_gui() -> None:
-    """Keep a core and a fair share of the GIL for the event loop while the solver runs in this process.
-
-    Caps torch's intra-op threads at one less than the cores: on a 2-core machine, 2 torch threads beside
-    the GUI thread made training iterations up to 40x slower (spinning OpenMP workers preempted by the
-    GUI thread) and let the GUI stall; 1 thread avoids both.
-    """
-    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-    try:
-        import torch  # already loaded by marketeq
-    except ImportError:
-        return
-    threads = max(1, (os.cpu_count() or 2) - 1)
-    if torch.get_num_threads() > threads:
-        torch.set_num_threads(threads)
-
-
-def lower_thread_priority(nice: int = WORKER_NICE) -> None:
-    """Raise the calling thread's nice value (Linux: per thread; elsewhere a no-op)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-    except (AttributeError, OSError):
-        pass
-
-
-class EventBridge(QObject):
-    """A marketeq callback that re-emits every event as a (queued, cross-thread) Qt signal."""
-
-    event = Signal(object)
-
-    def on_event(self, event: object) -> None:
-        self.event.emit(event)
-
-
-class SolverWorker(QObject):
-    """Runs one scenario in whatever thread it has been moved to; reports only through signals."""
-
-    oracle_ready = Signal(object)  # (name, numpy Paths) or None
-    finished = Signal(object, object)  # RunResult, metric rows
-    failed = Signal(str)
-
-    def __init__(self, scenario: marketeq.Scenario) -> None:
-        super().__init__()
-        self.scenario = scenario
-        self.control = marketeq.RunControl()
-        self.bridge = EventBridge()
-
-    @Slot()
-    def run(self) -> None:
-        lower_thread_priority()
-        try:
-            try:
-                self.oracle_ready.emit(marketeq.oracle_paths(self.scenario))
-            except Exception:  # noqa: BLE001 - the overlay is optional, the run is not
-                self.oracle_ready.emit(None)
-            result = marketeq.solve(self.scenario, callbacks=[self.bridge], control=self.control)
-            # metric_rows evaluates the oracle's metrics: keep that off the GUI thread too
-            self.finished.emit(result, marketeq.metric_rows(result))
-        except Exception as exc:  # noqa: BLE001 - shown in the window instead of killing the thread
-            logging.getLogger(__name__).exception("the run failed")
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
-        finally:
-            # hand the objects back to the GUI thread, where deleteLater() can still run once ours ends
-            home = QCoreApplication.instance().thread()
-            self.bridge.moveToThread(home)
-            self.moveToThread(home)
-            QThread.currentThread().quit()
+log = logging.getLogger(__name__)
 
 
 class SolverRunner(QObject):
     """Starts, pauses, resumes and stops runs, one at a time; lives in the GUI thread."""
 
-    event = Signal(object)
-    oracle_ready = Signal(object)
-    finished = Signal(object, object)
+    event = Signal(object)  # every solver event
+    oracle_ready = Signal(object)  # (name, numpy Paths) or None
+    finished = Signal(object, object)  # RunResult, metric rows
     failed = Signal(str)
-    stopped = Signal()  # the worker thread has ended, whatever the outcome
+    stopped = Signal()  # the run has ended, whatever the outcome
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: SolverWorker | None = None
-        preload()
+        # spawn, not fork: a forked copy of a process that runs Qt and torch threads can deadlock
+        self._context = multiprocessing.get_context("spawn")
+        self._process: Any = None
+        self._queue: Any = None
+        self._control: marketeq.RunControl | None = None
+        self._ended, self._ended_at = False, 0.0
+        self._timer = QTimer(self, interval=DRAIN_MS)
+        self._timer.timeout.connect(self.drain)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._process is not None
 
     @property
     def paused(self) -> bool:
-        return self._worker is not None and self._worker.control.paused
+        return self._control is not None and self._control.paused
 
     def start(self, scenario: marketeq.Scenario) -> None:
         if self.running:
             raise RuntimeError("a run is already in progress")
-        share_the_cpu_with_the_gui()
-        thread, worker = QThread(), SolverWorker(scenario)
-        thread.setObjectName("marketeq-solver")
-        worker.moveToThread(thread)
-        worker.bridge.moveToThread(thread)
-        queued = Qt.ConnectionType.QueuedConnection
-        worker.bridge.event.connect(self.event, queued)
-        worker.oracle_ready.connect(self.oracle_ready, queued)
-        worker.finished.connect(self.finished, queued)
-        worker.failed.connect(self.failed, queued)
-        thread.started.connect(worker.run)
-        thread.finished.connect(self._cleanup)
-        self._thread, self._worker = thread, worker
-        thread.start()
+        self._queue = self._context.Queue()
+        self._control = marketeq.RunControl(self._context.Event)
+        self._process = self._context.Process(target=run_scenario, name="marketeq-solver", daemon=True,
+                                              args=(scenario, self._control, self._queue))
+        self._ended = False
+        self._process.start()
+        self._timer.start()
 
     def pause(self) -> None:
-        if self._worker is not None:
-            self._worker.control.pause()
+        if self._control is not None:
+            self._control.pause()
 
     def resume(self) -> None:
-        if self._worker is not None:
-            self._worker.control.resume()
+        if self._control is not None:
+            self._control.resume()
 
     def stop(self) -> None:
         """Ask the run to stop at the next iteration; it still returns an evaluated partial result."""
-        if self._worker is not None:
-            self._worker.control.request_stop()
+        if self._control is not None:
+            self._control.request_stop()
 
     def wait(self, timeout_ms: int = 60_000) -> bool:
-        """Block until the worker thread ends (for closing the window and for tests)."""
-        return self._thread is None or self._thread.wait(timeout_ms)
+        """Deliver messages until the run has ended (for closing the window and for tests).
 
-    @Slot()
-    def _cleanup(self) -> None:
-        thread, worker = self._thread, self._worker
-        self._thread = self._worker = None
-        if worker is not None:
-            worker.deleteLater()
-        if thread is not None:
-            thread.deleteLater()
+        Returns False if it had not ended in time; the child is then terminated.
+        """
+        deadline = time.monotonic() + timeout_ms / 1000
+        while self.running and time.monotonic() < deadline:
+            self.drain()
+            time.sleep(DRAIN_MS / 1000)
+        if self.running:
+            self._finish(f"the solver did not stop within {timeout_ms / 1000:.0f} s and was terminated")
+            return False
+        return True
+
+    def drain(self) -> None:
+        """Read what the child has sent so far and emit it; reap it once it has said its last word."""
+        if self._queue is None:
+            return
+        if not self._read():
+            return  # more to read: the next tick goes on
+        alive = self._process.is_alive()
+        if not self._ended and not alive:
+            self._read()  # it may have written its last words between the read and the check
+        if self._ended:
+            # a child that has ended exits within moments; waiting for it here would block the GUI
+            if not alive or time.monotonic() - self._ended_at > JOIN_S:
+                self._finish(None)
+        elif not alive:
+            self._finish(f"the solver process ended unexpectedly (exit code {self._process.exitcode})")
+
+    def _read(self) -> bool:
+        """Dispatch the queued messages; False when the per-tick budget ran out first."""
+        for _ in range(MAX_MESSAGES_PER_DRAIN):
+            try:
+                kind, payload = self._queue.get_nowait()
+            except queue.Empty:
+                return True
+            self._dispatch(kind, payload)
+        return False
+
+    def _dispatch(self, kind: str, payload: Any) -> None:
+        if kind == "event":
+            self.event.emit(payload)
+        elif kind == "oracle":
+            self.oracle_ready.emit(payload)
+        elif kind == "finished":
+            self.finished.emit(*payload)
+        elif kind == "failed":
+            self.failed.emit(payload)
+        elif kind == "ended":
+            self._ended, self._ended_at = True, time.monotonic()
+
+    def _finish(self, failure: str | None) -> None:
+        """The run is over: reap the child and tell the window."""
+        self._timer.stop()
+        process, self._process, self._queue, self._control = self._process, None, None, None
+        process.join(0.5)
+        if process.is_alive():
+            log.warning("terminating the solver process %s", process.pid)
+            process.terminate()
+            process.join(JOIN_S)
+        if failure is not None:
+            self.failed.emit(failure)
         self.stopped.emit()

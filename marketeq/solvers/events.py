@@ -7,7 +7,7 @@ process boundary; callbacks never receive a reference to the solver.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -116,12 +116,23 @@ class CallbackList:
             callback.on_event(event)
 
 
+class EventLike(Protocol):
+    """What :class:`RunControl` needs of a flag: ``threading.Event`` and ``multiprocessing.Event`` both fit."""
+
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 class RunControl:
     """The only way to steer a run: thread-safe stop / pause / resume, polled at iteration boundaries."""
 
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._running = threading.Event()
+    def __init__(self, event_factory: Callable[[], EventLike] = threading.Event) -> None:
+        """``event_factory`` makes the two flags: ``threading.Event`` within a process, a multiprocessing
+        context's ``Event`` to steer a run in a child process (the control is then passed to it at start)."""
+        self._stop = event_factory()
+        self._running = event_factory()
         self._running.set()
 
     def request_stop(self) -> None:

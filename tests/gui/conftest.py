@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 pytest.importorskip("pytestqt")
-
-import torch  # noqa: E402
 
 import marketeq  # noqa: E402
 
@@ -24,16 +21,6 @@ QUICKSTART = ROOT / "scenarios" / "quickstart.toml"
 FAST = {"solver.rounds": 1, "solver.agents_iterations": [20], "solver.market_iterations": [20],
         "solver.batch_size": 128, "solver.market_batch_size": 256, "solver.eval_every": 10,
         "run.test_paths": 200, "run.device": "cpu"}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _restore_process_settings():
-    """The app caps torch's threads and shortens the GIL switch interval when it starts a solver (see
-    gui.worker.share_the_cpu_with_the_gui); give the other test modules their own settings back."""
-    threads, interval = torch.get_num_threads(), sys.getswitchinterval()
-    yield
-    torch.set_num_threads(threads)
-    sys.setswitchinterval(interval)
 
 
 @pytest.fixture(scope="session")

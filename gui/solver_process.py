@@ -1,0 +1,72 @@
+"""The solver's side of the desktop app: one run in a child process, reporting through a queue. Qt-free.
+
+The app starts :func:`run_scenario` in a spawned process. Everything it learns goes into one
+``multiprocessing`` queue as ``(kind, payload)`` messages, which the GUI drains on a timer:
+
+- ``("oracle", (name, Paths) | None)`` once, before training;
+- ``("event", Event)`` for every solver event;
+- ``("finished", (RunResult, metric rows))`` or ``("failed", message)``;
+- ``("ended", None)`` last, whatever happened.
+
+A process rather than a thread: the solver then never competes with the event loop for the GIL, and no Qt
+object is ever touched from two threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import Any
+
+import marketeq
+
+# The solver yields the CPU to the GUI when they compete.
+WORKER_NICE = 5
+
+
+class QueueCallback:
+    """A marketeq callback that forwards every event to the app's queue."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def on_event(self, event: object) -> None:
+        self.queue.put(("event", event))
+
+
+def share_the_cpu_with_the_gui() -> None:
+    """Lower this process's priority and leave a core to the GUI.
+
+    On a 2-core machine, 2 torch threads beside a busy GUI made iterations up to 40x slower (spinning
+    OpenMP workers preempted by the GUI) and stalled the GUI; 1 thread avoids both.
+    """
+    try:
+        os.nice(WORKER_NICE)
+    except (AttributeError, OSError):
+        pass
+    import torch
+
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    if torch.get_num_threads() > threads:
+        torch.set_num_threads(threads)
+
+
+def run_scenario(scenario: marketeq.Scenario, control: marketeq.RunControl, queue: Any) -> None:
+    """Train ``scenario`` and report everything through ``queue`` (the target of the app's process)."""
+    # Ctrl-C in the app's terminal reaches the whole process group: the app decides, through `control`.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        share_the_cpu_with_the_gui()
+        try:
+            queue.put(("oracle", marketeq.oracle_paths(scenario)))
+        except Exception:  # noqa: BLE001 - the overlay is optional, the run is not
+            queue.put(("oracle", None))
+        result = marketeq.solve(scenario, callbacks=[QueueCallback(queue)], control=control)
+        # metric_rows evaluates the oracle's metrics: keep that out of the GUI too
+        queue.put(("finished", (result, marketeq.metric_rows(result))))
+    except Exception as exc:  # noqa: BLE001 - shown in the window
+        logging.getLogger(__name__).exception("the run failed")
+        queue.put(("failed", f"{type(exc).__name__}: {exc}"))
+    finally:
+        queue.put(("ended", None))
