@@ -452,23 +452,25 @@ def _methods(f: h5py.File, source: Path) -> list[str]:
     return [_text(name) for name in np.atleast_1d(f.attrs.get("methods", np.zeros(0)))]
 
 
-def _with_file(path: str | os.PathLike[str], read: Any) -> Any:
+def _with_file(path: str | os.PathLike[str], read: Any, kind: str = "result",
+               todo: str = "write it again, e.g. by re-running the scenario") -> Any:
     """Open ``path`` read-only and call ``read(file, path)``, turning every failure into a ResultFileError."""
     source = Path(path)
-    _check_signature(source)
+    _check_signature(source, kind)
+    noun = "checkpoint" if kind == "checkpoint" else "result file"
     try:
         f = h5py.File(source, "r")
     except OSError as exc:
-        raise ResultFileError(source, f"damaged or truncated HDF5 file ({exc})",
-                              "write it again, e.g. by re-running the scenario") from None
+        truncated = "checkpoint" if kind == "checkpoint" else "HDF5 file"
+        raise ResultFileError(source, f"damaged or truncated {truncated} ({exc})", todo) from None
     try:
         with f:
             return read(f, source)
     except ResultFileError:
         raise
     except (OSError, KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
-        raise ResultFileError(source, f"damaged or incomplete result file ({type(exc).__name__}: {exc})",
-                              "write it again, e.g. by re-running the scenario") from None
+        raise ResultFileError(source, f"damaged or incomplete {noun} ({type(exc).__name__}: {exc})",
+                              todo) from None
 
 
 def _check_signature(source: Path, kind: str = "result") -> None:
@@ -760,21 +762,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         ResultFileError: the file is missing, unreadable, not HDF5, truncated or damaged (checksums), not a
             marketeq checkpoint (a result file, say), of an unsupported schema version, or incomplete.
     """
-    source = Path(path)
-    _check_signature(source, "checkpoint")
-    todo = "delete it to start the run again from the beginning"
-    try:
-        f = h5py.File(source, "r")
-    except OSError as exc:
-        raise ResultFileError(source, f"damaged or truncated checkpoint ({exc})", todo) from None
-    try:
-        with f:
-            return _read_checkpoint(f, source)
-    except ResultFileError:
-        raise
-    except (OSError, KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
-        raise ResultFileError(source, f"damaged or incomplete checkpoint ({type(exc).__name__}: {exc})",
-                              todo) from None
+    return _with_file(path, _read_checkpoint, "checkpoint",
+                      "delete it to start the run again from the beginning")
 
 
 def _read_checkpoint(f: h5py.File, source: Path) -> Checkpoint:

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import torch
+from benchlib import ROOT, machine, save_record
 
 import marketeq
-from benchlib import ROOT, machine, save_record
 
 SCENARIO = ROOT / "scenarios" / "paper_e1_quadratic_10_agents.toml"
 WALL_LIMIT_S = 20 * 60

@@ -26,8 +26,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's marketeq, whatever is installed
 
-import marketeq  # noqa: E402
 from benchlib import save_record  # noqa: E402
+
+import marketeq  # noqa: E402
 from marketeq.rl import oracle_market  # noqa: E402
 from marketeq.rl.agent_training import evaluate_agent, train_agent  # noqa: E402
 

@@ -24,8 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's marketeq, also in the worker processes
 
-from marketeq.sweeps import load_sweep, predictions_figure, read_summary, run_sweep  # noqa: E402
 from benchlib import Transcript, save_record  # noqa: E402
+
+from marketeq.sweeps import load_sweep, predictions_figure, read_summary, run_sweep  # noqa: E402
 
 QUANTITIES = ("sigma0", "mu0", "S0", "liquidity_premium", "price_discount")
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchlib import ROOT, save_record
 
 import marketeq
-from benchlib import ROOT, save_record
 from marketeq.compare import COLUMNS, compare, plot_comparison, table_rows
 from marketeq.hdf5 import write_comparison
 

@@ -4,7 +4,7 @@
     python scripts/screenshot_gui.py --full -o full.png    # the quickstart's own schedule
     python scripts/screenshot_gui.py --theme light --set solver.rounds=2 --set run.seed=3
 
-The run goes through the app's own worker thread, exactly as pressing Run does, inside the app's event loop;
+The run goes through the app's own solver process, exactly as pressing Run does, inside the app's event loop;
 a 10 ms timer measures how often that loop gets to run while the solver trains (printed at the end).
 """
 

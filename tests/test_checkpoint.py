@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from same_run import assert_same_run
 
 import marketeq
 from marketeq import hdf5
@@ -44,21 +45,6 @@ class StopAt:
     def on_event(self, event) -> None:
         if isinstance(event, IterationEnded) and event.step == self.step:
             self.control.request_stop()
-
-
-def assert_same_run(got: marketeq.RunResult, want: marketeq.RunResult) -> None:
-    """Bitwise the same weights, metrics and history (wall-clock columns aside)."""
-    assert got.status == want.status == "completed"
-    for net, params in want.weights.items():
-        for key, value in params.items():
-            np.testing.assert_array_equal(got.weights[net][key], value, err_msg=f"{net}/{key}")
-    assert list(got.metrics) == list(want.metrics)
-    np.testing.assert_equal([tuple(m) for m in got.metrics.values()],
-                            [tuple(m) for m in want.metrics.values()])
-    assert list(got.history) == list(want.history)
-    for key, column in want.history.items():
-        if key != "run/elapsed_s":
-            np.testing.assert_array_equal(got.history[key], column, err_msg=key)
 
 
 @pytest.fixture(scope="module")

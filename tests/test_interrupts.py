@@ -17,6 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from same_run import assert_same_run
 
 import marketeq
 from marketeq.cli import main
@@ -70,19 +71,6 @@ def wait_for_checkpoint(proc: subprocess.Popen, path: Path, min_step: int, timeo
         time.sleep(0.01)
     proc.kill()
     pytest.fail(f"no checkpoint at step {min_step} within {timeout} s")
-
-
-def assert_same_run(got: marketeq.RunResult, want: marketeq.RunResult) -> None:
-    assert got.status == want.status == "completed"
-    for net, params in want.weights.items():
-        for key, value in params.items():
-            np.testing.assert_array_equal(got.weights[net][key], value, err_msg=f"{net}/{key}")
-    assert list(got.metrics) == list(want.metrics)
-    np.testing.assert_equal([tuple(m) for m in got.metrics.values()],
-                            [tuple(m) for m in want.metrics.values()])
-    for key, column in want.history.items():
-        if key != "run/elapsed_s":
-            np.testing.assert_array_equal(got.history[key], column, err_msg=key)
 
 
 def test_sigkill_then_resume_ends_bitwise_like_the_uninterrupted_run(files, reference):

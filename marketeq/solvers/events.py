@@ -117,7 +117,7 @@ class CallbackList:
 
 
 class EventLike(Protocol):
-    """What :class:`RunControl` needs of a flag: ``threading.Event`` and ``multiprocessing.Event`` both fit."""
+    """What :class:`RunControl` needs of a flag: ``threading.Event`` and ``multiprocessing.Event`` fit."""
 
     def set(self) -> None: ...
     def clear(self) -> None: ...
