@@ -26,21 +26,31 @@ WORKER_NICE = 5
 
 
 class QueueCallback:
-    """A marketeq callback that forwards every event to the app's queue."""
+    """A marketeq callback that forwards every event to the app's queue.
 
-    def __init__(self, queue: Any) -> None:
-        self.queue = queue
+    If the app has gone (killed, say), nobody reads the queue any more: the run is stopped instead of
+    training on as an orphan.
+    """
+
+    def __init__(self, queue: Any, control: marketeq.RunControl) -> None:
+        self.queue, self.control = queue, control
+        self.parent = os.getppid()
 
     def on_event(self, event: object) -> None:
+        if os.getppid() != self.parent:
+            self.control.request_stop()
+            return
         self.queue.put(("event", event))
 
 
-def share_the_cpu_with_the_gui() -> None:
-    """Lower this process's priority and leave a core to the GUI.
+def prepare_child() -> None:
+    """Leave Ctrl-C to the app and share the CPU with it.
 
+    Ctrl-C in the app's terminal reaches the whole process group: the app decides, through the control.
     On a 2-core machine, 2 torch threads beside a busy GUI made iterations up to 40x slower (spinning
-    OpenMP workers preempted by the GUI) and stalled the GUI; 1 thread avoids both.
+    OpenMP workers preempted by the GUI) and stalled the GUI; 1 thread and a lower priority avoid both.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(WORKER_NICE)
     except (AttributeError, OSError):
@@ -54,15 +64,13 @@ def share_the_cpu_with_the_gui() -> None:
 
 def run_scenario(scenario: marketeq.Scenario, control: marketeq.RunControl, queue: Any) -> None:
     """Train ``scenario`` and report everything through ``queue`` (the target of the app's process)."""
-    # Ctrl-C in the app's terminal reaches the whole process group: the app decides, through `control`.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        share_the_cpu_with_the_gui()
+        prepare_child()
         try:
             queue.put(("oracle", marketeq.oracle_paths(scenario)))
         except Exception:  # noqa: BLE001 - the overlay is optional, the run is not
             queue.put(("oracle", None))
-        result = marketeq.solve(scenario, callbacks=[QueueCallback(queue)], control=control)
+        result = marketeq.solve(scenario, callbacks=[QueueCallback(queue, control)], control=control)
         # metric_rows evaluates the oracle's metrics: keep that out of the GUI too
         queue.put(("finished", (result, marketeq.metric_rows(result))))
     except Exception as exc:  # noqa: BLE001 - shown in the window

@@ -52,6 +52,11 @@ class SolverRunner(QObject):
         return self._process is not None
 
     @property
+    def pid(self) -> int | None:
+        """The solver process's id while a run is in progress."""
+        return None if self._process is None else self._process.pid
+
+    @property
     def paused(self) -> bool:
         return self._control is not None and self._control.paused
 
