@@ -53,7 +53,8 @@ class FBSDESolver(Solver):
         nonlinear = settings.nonlinear == "on" or (settings.nonlinear == "auto" and m.cost.q != 2.0)
         self.mu_known = settings.mu_mode == "known"
         self.backward = BackwardNet(m, settings.agents_hidden, nonlinear).to(rt.device, rt.dtype)
-        self.market = MarketNet(m, settings.market_hidden, nonlinear).to(rt.device, rt.dtype)
+        self.market = MarketNet(m, settings.market_hidden, nonlinear,
+                                settings.sigma_at_maturity == "pinned").to(rt.device, rt.dtype)
         self.rate_scale = self.backward.scales.rate.to(rt.device, rt.dtype)
         self._opts: dict[str, torch.optim.Optimizer] = {}
 

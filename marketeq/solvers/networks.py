@@ -99,17 +99,26 @@ class MarketNet(nn.Module):
     A fresh market is the frictionless one (sigma = alpha, mu = gbar alpha^2 s, frictionless S_0).
     """
 
-    def __init__(self, model: MarketModel, hidden: list[int], nonlinear: bool = True) -> None:
+    def __init__(self, model: MarketModel, hidden: list[int], nonlinear: bool = True,
+                 pin_sigma: bool = False) -> None:
         super().__init__()
         self.scales = Scales(model)
         self.alpha, self.mu_bar = model.alpha, model.frictionless_mu
+        self.pin_sigma = pin_sigma
         self.s0 = nn.Parameter(torch.tensor(model.frictionless_s0))
         self.log_sigma = mlp(1, hidden, 1)
         self.mu_net = FeedbackNet(model.n_agents + 1, 1, hidden, nonlinear)
 
     def sigma(self, times: Tensor) -> Tensor:
-        """(M,) volatility on times (M,)."""
-        return self.alpha * torch.exp(self.log_sigma((times / self.scales.horizon).unsqueeze(-1)).squeeze(-1))
+        """(M,) volatility on times (M,); with ``pin_sigma``, equal to alpha at T by construction.
+
+        ``sigma_T = alpha`` holds in every equilibrium (the price's dependence on future trading vanishes
+        at maturity, model.md section 3), but the terminal condition hardly sees the last steps: on E3 a
+        free network let sigma end at 0.98.
+        """
+        s = times / self.scales.horizon
+        log_ratio = self.log_sigma(s.unsqueeze(-1)).squeeze(-1)
+        return self.alpha * torch.exp((1 - s) * log_ratio if self.pin_sigma else log_ratio)
 
     def mu_gains(self, times: Tensor) -> Tensor:
         return self.mu_net.time_features(times / self.scales.horizon)
