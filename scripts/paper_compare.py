@@ -42,9 +42,14 @@ def checks(results: dict[str, marketeq.RunResult], published: dict[str, float]) 
         notes.append(f"rgan {key} {ours:.3g} vs published {value:.3g}: {'better' if ours < value else 'WORSE'}")
     sigma = rgan.paths.sigma.mean(0)
     alpha = rgan.scenario.market.alpha
-    decreasing = bool(np.all(np.diff(sigma[:-1]) <= 1e-3 * alpha))
-    notes.append(f"rgan sigma_t: {sigma[0]:.4f} at t = 0, {sigma[-2]:.4f} one step before T (alpha = {alpha}); "
-                 f"above alpha: {bool(np.all(sigma[:-1] > alpha))}, decreasing: {decreasing}")
+    t = rgan.paths.t
+    peak = int(np.argmax(sigma[:-1]))
+    monotone = bool(np.all(np.diff(sigma) <= 0))
+    shape = "decreasing throughout" if monotone else (
+        f"not monotone: rises by {sigma[peak] - sigma[0]:.4f} to its peak at t = {t[peak]:.3g}, then "
+        f"{'decreases' if np.all(np.diff(sigma[peak:]) <= 0) else 'moves both ways'} to T")
+    notes.append(f"rgan sigma_t: {sigma[0]:.4f} at t = 0, {sigma[-2]:.4f} one step before T, {sigma[-1]:.4f} at T "
+                 f"(alpha = {alpha}); above alpha before T: {bool(np.all(sigma[:-1] > alpha))}; {shape}")
     if "gap/ratio" in m:
         notes.append(f"rgan equilibrium gap: {m['gap/total'].value:.3g} ± {m['gap/total'].stderr:.2g}, "
                      f"{m['gap/ratio'].value:.2%} of the agents' total gain over not trading")
