@@ -1,6 +1,6 @@
 """The paper's comparison: every method on E1, E2 and E3, on the same seeded test paths.
 
-    python scripts/paper_compare.py [e1 e2 e3] [--gap-iterations 200] [-o results/] [--no-record]
+    python scripts/paper_compare.py [e1 e2 e3] [--methods rgan,combo,...] [--gap-iterations 200] [-o results/]
 
 For each scenario runs ``marketeq.compare`` (reinforcement link with mu learned and known, combo, deep FBSDE,
 and the oracle or the leading-order reference), writes ``results/compare_<e>.h5`` with its PNG plots, prints the
@@ -20,7 +20,15 @@ import torch
 from benchlib import ROOT, save_record
 
 import marketeq
-from marketeq.compare import COLUMNS, compare, plot_comparison, table_rows
+from marketeq.compare import (
+    COLUMNS,
+    DEFAULT_METHODS,
+    METHODS,
+    compare,
+    parse_methods,
+    plot_comparison,
+    table_rows,
+)
 from marketeq.hdf5 import write_comparison
 
 SCENARIOS = {
@@ -70,16 +78,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", nargs="*", default=list(SCENARIOS), choices=list(SCENARIOS))
     parser.add_argument("--gap-iterations", type=int, default=200)
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                        help=f"comma-separated, from {', '.join(METHODS)}")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("-o", "--output", default=str(ROOT / "results"))
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
+    try:
+        args.methods = parse_methods(args.methods)
+    except marketeq.ScenarioError as exc:
+        parser.error(str(exc))
     for key in args.which:
         name, published = SCENARIOS[key]
         scenario = marketeq.load_scenario(ROOT / "scenarios" / name)
         print(f"\n=== {key}: {scenario.name} ({torch.get_num_threads()} torch threads)", flush=True)
-        results = compare(scenario, callbacks_for=lambda method: print(f"  running {method}", flush=True) or (),
-                          device=args.device, gap_iterations=args.gap_iterations)
+        announce = lambda method: print(f"  running {method}", flush=True) or ()  # noqa: E731
+        results = compare(scenario, args.methods, callbacks_for=announce, device=args.device,
+                          gap_iterations=args.gap_iterations)
         out = Path(args.output) / f"compare_{key}.h5"
         out.parent.mkdir(parents=True, exist_ok=True)
         write_comparison(results, out)
