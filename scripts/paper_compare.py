@@ -2,11 +2,11 @@
 
     python scripts/paper_compare.py [e1 e2 e3] [--methods rgan,combo,...] [--gap-iterations 200] [-o results/]
 
-For each scenario runs ``marketeq.compare`` (reinforcement link with mu learned and known, combo, deep FBSDE,
-and the oracle or the leading-order reference), writes ``results/compare_<e>.h5`` with its PNG plots, prints the
-table and records it in docs/results/compare_<e>.json (rendered by scripts/results_md.py). Also prints, per
-scenario, the published method's numbers (docs/model.md section 5) and whether the reinforcement-link rows beat
-them and the baselines.
+For each scenario runs ``marketeq.compare`` (reinforcement link with mu learned and known, combo, deep
+FBSDE, and the oracle or the leading-order reference), writes ``results/compare_<e>.h5`` with its PNG plots,
+prints the table and records it in docs/results/compare_<e>.json (rendered by scripts/results_md.py). Also
+prints, per scenario, the published method's numbers (docs/model.md section 5) and whether the
+reinforcement-link rows beat them and the baselines.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def checks(results: dict[str, marketeq.RunResult], published: dict[str, float]) 
     m = rgan.metrics
     for key, value in published.items():
         ours = m[key].value
-        notes.append(f"rgan {key} {ours:.3g} vs published {value:.3g}: {'better' if ours < value else 'WORSE'}")
+        verdict = "better" if ours < value else "WORSE"
+        notes.append(f"rgan {key} {ours:.3g} vs published {value:.3g}: {verdict}")
     sigma = rgan.paths.sigma.mean(0)
     alpha = rgan.scenario.market.alpha
     t = rgan.paths.t
@@ -56,8 +57,9 @@ def checks(results: dict[str, marketeq.RunResult], published: dict[str, float]) 
     shape = "decreasing throughout" if monotone else (
         f"not monotone: rises by {sigma[peak] - sigma[0]:.4f} to its peak at t = {t[peak]:.3g}, then "
         f"{'decreases' if np.all(np.diff(sigma[peak:]) <= 0) else 'moves both ways'} to T")
-    notes.append(f"rgan sigma_t: {sigma[0]:.4f} at t = 0, {sigma[-2]:.4f} one step before T, {sigma[-1]:.4f} at T "
-                 f"(alpha = {alpha}); above alpha before T: {bool(np.all(sigma[:-1] > alpha))}; {shape}")
+    notes.append(f"rgan sigma_t: {sigma[0]:.4f} at t = 0, {sigma[-2]:.4f} one step before T, "
+                 f"{sigma[-1]:.4f} at T (alpha = {alpha}); above alpha before T: "
+                 f"{bool(np.all(sigma[:-1] > alpha))}; {shape}")
     if "gap/ratio" in m:
         notes.append(f"rgan equilibrium gap: {m['gap/total'].value:.3g} ± {m['gap/total'].stderr:.2g}, "
                      f"{m['gap/ratio'].value:.2%} of the agents' total gain over not trading")
@@ -108,9 +110,10 @@ def main() -> int:
         for note in notes:
             print("  " + note)
         if not args.no_record:
+            caption = (f"{scenario.name}, seed {scenario.run.seed}, {scenario.run.test_paths} test paths; "
+                       "value ± standard error over paths")
             save_record(f"compare_{key}", f"{key.upper()}: {scenario.description}", {
-                "tables": [{"caption": f"{scenario.name}, seed {scenario.run.seed}, {scenario.run.test_paths} test "
-                                       "paths; value ± standard error over paths", "columns": columns, "rows": rows}],
+                "tables": [{"caption": caption, "columns": columns, "rows": rows}],
                 "notes": [f"published method: clearing {published['clearing']:.3g}, terminal "
                           f"{published['terminal']:.3g}", *notes,
                           f"plots: results/compare_{key}_{{sigma,mu,phidot,phi}}.png"],
