@@ -95,8 +95,9 @@ def test_reset_keeps_versions_moving():
     assert model.curves is None and model.losses.n == 0
 
 
-def test_importing_gui_and_the_run_model_loads_no_qt():
-    code = ("import sys, gui, gui.run_model; "
+def test_importing_gui_the_run_model_and_the_solver_process_loads_no_qt():
+    """The solver process imports gui.solver_process: Qt must stay out of it."""
+    code = ("import sys, gui, gui.run_model, gui.solver_process; "
             "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6', 'pyqtgraph'))]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
