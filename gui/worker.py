@@ -43,7 +43,7 @@ class SolverRunner(QObject):
         self._process: Any = None
         self._queue: Any = None
         self._control: marketeq.RunControl | None = None
-        self._ended, self._ended_at = False, 0.0
+        self._ended_at: float | None = None  # when the child said its last word
         self._timer = QTimer(self, interval=DRAIN_MS)
         self._timer.timeout.connect(self.drain)
 
@@ -67,7 +67,7 @@ class SolverRunner(QObject):
         self._control = marketeq.RunControl(self._context.Event)
         self._process = self._context.Process(target=run_scenario, name="marketeq-solver", daemon=True,
                                               args=(scenario, self._control, self._queue))
-        self._ended = False
+        self._ended_at = None
         self._process.start()
         self._timer.start()
 
@@ -105,9 +105,9 @@ class SolverRunner(QObject):
         if not self._read():
             return  # more to read: the next tick goes on
         alive = self._process.is_alive()
-        if not self._ended and not alive:
+        if self._ended_at is None and not alive:
             self._read()  # it may have written its last words between the read and the check
-        if self._ended:
+        if self._ended_at is not None:
             # a child that has ended exits within moments; waiting for it here would block the GUI
             if not alive or time.monotonic() - self._ended_at > JOIN_S:
                 self._finish(None)
@@ -134,7 +134,7 @@ class SolverRunner(QObject):
         elif kind == "failed":
             self.failed.emit(payload)
         elif kind == "ended":
-            self._ended, self._ended_at = True, time.monotonic()
+            self._ended_at = time.monotonic()
 
     def _finish(self, failure: str | None) -> None:
         """The run is over: reap the child and tell the window."""

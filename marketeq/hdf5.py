@@ -457,19 +457,19 @@ def _with_file(path: str | os.PathLike[str], read: Any, kind: str = "result",
     """Open ``path`` read-only and call ``read(file, path)``, turning every failure into a ResultFileError."""
     source = Path(path)
     _check_signature(source, kind)
-    noun = "checkpoint" if kind == "checkpoint" else "result file"
+    # what the file is called when it cannot be opened, and when it opens but does not read
+    unopened, unread = ("checkpoint", "checkpoint") if kind == "checkpoint" else ("HDF5 file", "result file")
     try:
         f = h5py.File(source, "r")
     except OSError as exc:
-        truncated = "checkpoint" if kind == "checkpoint" else "HDF5 file"
-        raise ResultFileError(source, f"damaged or truncated {truncated} ({exc})", todo) from None
+        raise ResultFileError(source, f"damaged or truncated {unopened} ({exc})", todo) from None
     try:
         with f:
             return read(f, source)
     except ResultFileError:
         raise
     except (OSError, KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
-        raise ResultFileError(source, f"damaged or incomplete {noun} ({type(exc).__name__}: {exc})",
+        raise ResultFileError(source, f"damaged or incomplete {unread} ({type(exc).__name__}: {exc})",
                               todo) from None
 
 
