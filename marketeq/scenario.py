@@ -179,6 +179,10 @@ class SolverSettings(_Frozen):
     # Per round, like the schedule: a weak penalty while the market is far off (a strong one makes the
     # agents' phase stiff), a strong one at the end, when best responses nearly clear anyway.
     clearing_weight: WeightList = [1.0]
+    # Within each phase: "constant" keeps the round's learning rates; "cosine" lowers them along a half
+    # cosine to 1% at the phase's end, so that each phase ends settled rather than at Adam's noise level
+    # (measured on E3: agents' phases at a constant rate left best responses and clearing noisy).
+    lr_decay: Literal["constant", "cosine"] = "constant"
     eval_every: Annotated[int, _Number, Field(ge=1)] = 50
     # MLP correction on top of the time-dependent linear feedback, in the policy and in mu; "auto" uses
     # it only for power costs (q < 2), where the equilibrium is nonlinear in the state.
@@ -200,6 +204,11 @@ class SolverSettings(_Frozen):
     # sigma ended at 0.98-0.99, pinned at alpha with the terminal error below the published one; on short
     # quadratic runs pinning slowed the fit of mu_0 (quickstart, 240 iterations: 3.4% -> 8.1% off).
     sigma_at_maturity: Literal["free", "pinned"] = "free"
+    # The agents' rates as a function of time: "free" (the policy network alone) or "shared": times one
+    # learned factor of time common to all agents (solvers/networks.py PolicyNet). Measured on E3: with a
+    # strong clearing penalty only the shared factor let the agents slow their trading before T as their
+    # best responses do, which took the equilibrium gap from 1.2% to under 1% of their gain.
+    rate_profile: Literal["free", "shared"] = "free"
     # Reliability (docs/reliability.md). Checkpoints are always written at the start of each phase.
     checkpoint_every: Annotated[int, _Number, Field(ge=0, le=10**9)] = Field(
         0, description="also checkpoint every so many iterations; 0: only at the start of each phase")

@@ -64,6 +64,7 @@ SNAPSHOT_PATHS = 256
 # Taking one costs a copy of the weights and optimiser moments: small next to an iteration.
 GOOD_STATE_EVERY = 20
 LR_BACKOFF = 0.5  # learning-rate factor applied at each roll-back
+LR_FLOOR = 0.01  # a cosine decay ends each phase at this fraction of the round's learning rate
 
 CheckpointSink = Callable[[State], None]
 
@@ -267,6 +268,10 @@ class Solver(ABC):
                  step_fn: Callable[[int], dict[str, torch.Tensor]]) -> dict[str, float]:
         """Call ``step_fn`` for each iteration of a phase: events, snapshots, checkpoints and roll-backs."""
         self._ordinal += 1
+        decay = self.scenario.solver.lr_decay == "cosine"
+        for optimizer in self._optimizers().values():
+            for group in optimizer.param_groups:  # before a saved state may replace it
+                group.setdefault("base_lr", group["lr"])
         start, resumed = self._enter_phase()
         if start is None:
             return {}
@@ -277,6 +282,8 @@ class Solver(ABC):
         while i < iterations:
             self._position = (round_index, phase, i)
             self._boundary(i, skip_checkpoint=resumed and i == start)
+            if decay:
+                self._decay_lr(i, iterations)
             try:
                 losses = self._finite({key: float(value.detach()) for key, value in step_fn(i).items()})
             except NonFinite as exc:
@@ -292,6 +299,14 @@ class Solver(ABC):
         self._position = (round_index, phase, iterations)
         self._events.on_event(PhaseEnded(round_index, phase, losses))
         return losses
+
+    def _decay_lr(self, i: int, iterations: int) -> None:
+        """Set the learning rates of iteration ``i`` of a phase on the cosine from the round's rate to
+        ``LR_FLOOR`` of it: a function of the position only, so resumed runs take the same steps."""
+        factor = LR_FLOOR + (1.0 - LR_FLOOR) * 0.5 * (1.0 + math.cos(math.pi * i / max(iterations, 1)))
+        for optimizer in self._optimizers().values():
+            for group in optimizer.param_groups:
+                group["lr"] = group["base_lr"] * factor
 
     def _enter_phase(self) -> tuple[int | None, bool]:
         """(first iteration, whether it continues a saved state); None skips a phase the state had done."""
@@ -356,6 +371,7 @@ class Solver(ABC):
         for optimizer in self._optimizers().values():
             for group in optimizer.param_groups:
                 group["lr"] *= LR_BACKOFF
+                group["base_lr"] = group.get("base_lr", group["lr"] / LR_BACKOFF) * LR_BACKOFF
         self._events.on_event(RolledBack(failed, self.step, reason, self.rollbacks))
         return self._position[2]
 

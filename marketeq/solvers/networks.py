@@ -77,12 +77,23 @@ class Scales:
 
 
 class PolicyNet(nn.Module):
-    """The agents: one network maps (t, D, W) to all N trading rates."""
+    """The agents: one network maps (t, D, W) to all N trading rates.
 
-    def __init__(self, model: MarketModel, hidden: list[int], nonlinear: bool = True) -> None:
+    With ``time_profile`` the rates are ``exp(PROFILE_GAIN * p(t))`` times the network's: one learned
+    factor of time shared by every agent (1 when fresh). Scaling all rates together keeps them clearing, so
+    the clearing penalty does not resist it; the network alone, whose moves of one agent's rates the penalty
+    opposes, did not learn to slow trading before T (measured on E3: rates stayed at 95% of their peak to
+    the last step, while each agent's best response tapered them to a fifth).
+    """
+
+    PROFILE_GAIN = 10.0  # the profile moves ten times faster than its parameters (Adam steps are in those)
+
+    def __init__(self, model: MarketModel, hidden: list[int], nonlinear: bool = True,
+                 time_profile: bool = False) -> None:
         super().__init__()
         self.scales = Scales(model)
         self.net = FeedbackNet(model.n_agents + 1, model.n_agents, hidden, nonlinear)
+        self.profile = mlp(1, [32, 32], 1) if time_profile else None
 
     def grid_gains(self, times: Tensor) -> Tensor:
         return self.net.time_features(times / self.scales.horizon)
@@ -90,7 +101,11 @@ class PolicyNet(nn.Module):
     def forward(self, t: Tensor, D: Tensor, W: Tensor, gains: Tensor) -> Tensor:
         """t (B, 1) or broadcastable, D (B, N), W (B,) -> rates (B, N)."""
         x = self.scales.state(D, W)
-        return self.net(t.expand(*x.shape[:-1], 1) / self.scales.horizon, x, gains) * self.scales.rate
+        s = t.expand(*x.shape[:-1], 1) / self.scales.horizon
+        rates = self.net(s, x, gains) * self.scales.rate
+        if self.profile is None:
+            return rates
+        return rates * torch.exp(self.PROFILE_GAIN * self.profile(s))
 
 
 class MarketNet(nn.Module):

@@ -182,7 +182,8 @@ class ReinforcementLinkSolver(Solver):
 
     def _build_networks(self) -> None:
         settings, rt = self.scenario.solver, self.runtime
-        self.policy = PolicyNet(self.model, settings.agents_hidden, self.nonlinear).to(rt.device, rt.dtype)
+        self.policy = PolicyNet(self.model, settings.agents_hidden, self.nonlinear,
+                                settings.rate_profile == "shared").to(rt.device, rt.dtype)
         self.market = MarketNet(self.model, settings.market_hidden, self.nonlinear,
                                 settings.sigma_at_maturity == "pinned").to(rt.device, rt.dtype)
 
