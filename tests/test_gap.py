@@ -114,9 +114,11 @@ def test_without_a_rebuilt_market_the_test_paths_are_split(quickstart):
     assert report.train_paths == report.eval_paths == 300 and "first 300 of the 600" in report.training
 
 
-def test_a_solver_run_is_rebuilt_from_its_weights(tiny):
+@pytest.mark.parametrize("profile", ["free", "shared"])
+def test_a_solver_run_is_rebuilt_from_its_weights(tiny, profile):
     short = tiny.replace(**{"solver.rounds": 1, "solver.agents_iterations": [10],
-                            "solver.market_iterations": [10], "run.test_paths": 100})
+                            "solver.market_iterations": [10], "run.test_paths": 100,
+                            "solver.rate_profile": profile})
     result = marketeq.solve(short)
     model = MarketModel.from_scenario(result.scenario)
     again = rebuild_market(result, model)
