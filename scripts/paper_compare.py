@@ -70,10 +70,18 @@ def checks(results: dict[str, marketeq.RunResult], published: dict[str, float]) 
             continue
         for key in ("clearing", "terminal", "oracle/sigma_sup_rel_error", "gap/total"):
             if key in m and key in other.metrics:
-                ours, theirs = abs(m[key].value), abs(other.metrics[key].value)
-                notes.append(f"{key}: rgan {ours:.3g} vs {base} {theirs:.3g} "
-                             f"({'rgan better' if ours < theirs else 'rgan NOT better'})")
+                notes.append(_versus(key, m[key], base, other.metrics[key]))
     return notes
+
+
+def _versus(key: str, ours: marketeq.Metric, base: str, theirs: marketeq.Metric) -> str:
+    """Which of two errors is smaller; two values within two standard errors of 0 are both zero."""
+    a, b = abs(ours.value), abs(theirs.value)
+    if a <= 2 * ours.stderr and b <= 2 * theirs.stderr:
+        verdict = "both within two standard errors of 0"
+    else:
+        verdict = "rgan better" if a < b else "rgan NOT better"
+    return f"{key}: rgan {a:.3g} vs {base} {b:.3g} ({verdict})"
 
 
 def main() -> int:
