@@ -181,7 +181,8 @@ class SolverSettings(_Frozen):
     clearing_weight: WeightList = [1.0]
     # Within each phase: "constant" keeps the round's learning rates; "cosine" lowers them along a half
     # cosine to 1% at the phase's end, so that each phase ends settled rather than at Adam's noise level
-    # (measured on E3: agents' phases at a constant rate left best responses and clearing noisy).
+    # (measured on E3: agents' phases at a constant rate left best responses and clearing noisy). It applies
+    # to the solvers' own optimisers; a stable-baselines3 agents' learner keeps its constant rate.
     lr_decay: Literal["constant", "cosine"] = "constant"
     eval_every: Annotated[int, _Number, Field(ge=1)] = 50
     # MLP correction on top of the time-dependent linear feedback, in the policy and in mu; "auto" uses
