@@ -371,7 +371,7 @@ class Solver(ABC):
         for optimizer in self._optimizers().values():
             for group in optimizer.param_groups:
                 group["lr"] *= LR_BACKOFF
-                group["base_lr"] = group.get("base_lr", group["lr"] / LR_BACKOFF) * LR_BACKOFF
+                group["base_lr"] *= LR_BACKOFF  # every group got one when its phase started
         self._events.on_event(RolledBack(failed, self.step, reason, self.rollbacks))
         return self._position[2]
 

@@ -101,11 +101,12 @@ class PolicyNet(nn.Module):
     def forward(self, t: Tensor, D: Tensor, W: Tensor, gains: Tensor) -> Tensor:
         """t (B, 1) or broadcastable, D (B, N), W (B,) -> rates (B, N)."""
         x = self.scales.state(D, W)
-        s = t.expand(*x.shape[:-1], 1) / self.scales.horizon
-        rates = self.net(s, x, gains) * self.scales.rate
+        rates = self.net(t.expand(*x.shape[:-1], 1) / self.scales.horizon, x, gains) * self.scales.rate
         if self.profile is None:
             return rates
-        return rates * torch.exp(self.PROFILE_GAIN * self.profile(s))
+        # on the times as given (one per step in a roll-out), not on a copy per path
+        times = t.reshape(1, 1) if t.dim() == 0 else t
+        return rates * torch.exp(self.PROFILE_GAIN * self.profile(times / self.scales.horizon))
 
 
 class MarketNet(nn.Module):
