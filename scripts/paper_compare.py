@@ -66,7 +66,8 @@ def checks(results: dict[str, marketeq.RunResult], published: dict[str, float]) 
     for base in ("combo", "fbsde"):
         other = results.get(base)
         if other is None or not other.metrics:
-            notes.append(f"{base}: {other.status if other else 'not run'} {other.message if other else ''}")
+            # a failed run's message already says how it ended ("diverged at iteration i: ...")
+            notes.append(f"{base}: {(other.message or other.status) if other else 'not run'}")
             continue
         for key in ("clearing", "terminal", "oracle/sigma_sup_rel_error", "gap/total"):
             if key in m and key in other.metrics:
