@@ -20,7 +20,8 @@ from marketeq.oracles import reference_for
 from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance, seed_everything
 from marketeq.scenario import Scenario, scenario_to_toml
-from marketeq.solvers.base import ResumeError
+from marketeq.solvers.adaptive import AdaptiveLinkSolver
+from marketeq.solvers.base import ResumeError, Solver
 from marketeq.solvers.combo import ComboSolver
 from marketeq.solvers.events import Callback, CallbackList, RunControl
 from marketeq.solvers.fbsde import FBSDESolver
@@ -31,6 +32,13 @@ if TYPE_CHECKING:
     from marketeq.hdf5 import Checkpoint
 
 SOLVERS = {"rlink": ReinforcementLinkSolver, "combo": ComboSolver, "fbsde": FBSDESolver}
+
+
+def build_solver(scenario: Scenario, runtime: Runtime) -> Solver:
+    """The scenario's solver: its method, and for rlink its schedule."""
+    if scenario.solver.method == "rlink" and scenario.solver.schedule == "adaptive":
+        return AdaptiveLinkSolver(scenario, runtime)
+    return SOLVERS[scenario.solver.method](scenario, runtime)
 
 
 def _runtime(scenario: Scenario, device: str | None, seed: int | None) -> tuple[Scenario, Runtime]:
@@ -66,7 +74,7 @@ def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunCo
     saved = None if resume is None else _read_resume(resume, scenario)
     seed_everything(runtime.seed)
     started = time.perf_counter()
-    solver = SOLVERS[scenario.solver.method](scenario, runtime)
+    solver = build_solver(scenario, runtime)
     run_provenance: dict[str, Any] = provenance(runtime)
     if saved is not None:
         run_provenance["resumed_from_step"] = saved.step
@@ -90,6 +98,7 @@ def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunCo
     if status != "diverged":
         metrics = compute_metrics(model, paths, reference[1] if reference else None,
                                   reference[2] if reference else None)
+        metrics.update({name: Metric(value) for name, value in solver.convergence().items()})
         bad = [name for name, metric in metrics.items() if not math.isfinite(metric.value)]
         if bad:  # finite training losses, yet the test set overflows: not a result to trust
             status, message, metrics = "diverged", f"{bad[0]} is not finite on the test set", {}

@@ -137,12 +137,22 @@ def cmd_run(args: argparse.Namespace) -> int:
                                          f"{result.wall_time_s:.1f} s, {result.provenance['device']}, "
                                          f"{result.provenance['dtype']}, seed {result.provenance['seed']}"))
     console.print(f"wrote {output}")
+    if result.status == "completed" and result.message:
+        console.print(result.message)  # the verdict of an adaptive run: converged or budget_exhausted
     if result.status != "completed":
         hint = (f"; continue it with --resume (checkpoint {checkpoint})" if checkpoint.exists() else
                 "; try lower learning rates or solver.grad_clip" if result.status == "diverged" else "")
         print(f"marketeq: run {result.status}: {result.message}{hint}", file=sys.stderr)
         return 1
     return 0
+
+
+def _schedule_summary(scenario: Scenario) -> str:
+    settings = scenario.solver
+    if settings.schedule == "adaptive":
+        return (f"adaptive schedule (tolerance {settings.tolerance:g}, at most {settings.max_rounds} rounds or "
+                f"{settings.max_minutes:g} minutes)")
+    return f"{settings.rounds} rounds, {settings.total_iterations} iterations"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -153,8 +163,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     need = estimate_memory(scenario).peak
     print(f"{_scenario_path(args.scenario)}: ok — {scenario.name}: {scenario.n_agents} agents, "
           f"q = {scenario.frictions.q}, lambda = {scenario.frictions.lam}, T = {m.horizon}, K = {m.steps}, "
-          f"mu {scenario.solver.mu_mode}, {scenario.solver.rounds} rounds, "
-          f"{scenario.solver.total_iterations} iterations, about {need / 2**30:.2g} GiB of memory")
+          f"mu {scenario.solver.mu_mode}, {_schedule_summary(scenario)}, about {need / 2**30:.2g} GiB of memory")
     return 0
 
 

@@ -161,14 +161,32 @@ class RoundPlan(NamedTuple):
 class SolverSettings(_Frozen):
     """Training schedule and networks. Per-round lists repeat their last entry for later rounds."""
 
-    # rlink: the reinforcement-link solver; combo and fbsde: the baselines it is compared with.
-    method: Literal["rlink", "combo", "fbsde"] = "rlink"
-    rounds: Annotated[int, _Number, Field(ge=1, le=10_000)] = 10
-    # learned: a mu network tied to the agents by the link; known: the return identity (q = 2 or N = 2);
-    # implied: no mu network, mu is the link solved exactly on the agents' roll-out (solvers/implied.py).
-    mu_mode: Literal["learned", "known", "implied"] = "learned"
-    warm_start: StrictBool = True
-    batch_size: Annotated[int, _Number, Field(ge=2, le=1_000_000)] = 512
+    method: Literal["rlink", "combo", "fbsde"] = Field(
+        "rlink", description="rlink: the reinforcement-link solver; combo (joint training) and fbsde (deep "
+                             "FBSDE): the baselines it is compared with")
+    schedule: Literal["rounds", "adaptive"] = Field(
+        "rounds", description="rounds: the fixed schedule of per-round iterations and learning rates below; "
+                              "adaptive (rlink only, experimental): rounds until the equilibrium residuals fall "
+                              "below the tolerance or the budget is spent")
+    tolerance: Annotated[float, _Number, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
+        2e-4, description="adaptive schedule: stop when the round-to-round change of sigma_t and mu_t (relative), "
+                          "the normalised terminal error and the link residual (implied clearing) "
+                          "are all below this")
+    max_rounds: Annotated[int, _Number, Field(ge=1, le=10_000)] = Field(
+        50, description="adaptive schedule: rounds at most before the run ends as budget_exhausted")
+    max_minutes: Annotated[float, _Number, Field(gt=0, allow_inf_nan=False)] = Field(
+        30.0, description="adaptive schedule: training minutes at most before the run ends as budget_exhausted")
+    rounds: Annotated[int, _Number, Field(ge=1, le=10_000)] = Field(
+        10, description="rounds schedule: rounds of agents' then market training")
+    mu_mode: Literal["learned", "known", "implied"] = Field(
+        "learned", description="learned (rounds schedule): a mu network tied to the agents by the link; known: "
+                               "the return identity (q = 2 or N = 2); implied (the adaptive schedule's default): "
+                               "mu is the link solved exactly on the agents' roll-out")
+    warm_start: StrictBool = Field(True, description="rounds schedule: each round continues from the last one's "
+                                                     "networks instead of fresh ones")
+    batch_size: Annotated[int, _Number, Field(ge=2, le=1_000_000)] = Field(
+        512, description="paths per agents' iteration (rounds schedule, default 512); adaptive schedule: the "
+                         "fixed training paths the agents' problem is solved on (default 2048)")
     market_batch_size: Annotated[int, _Number, Field(ge=2, le=1_000_000)] = 4096
     agents_iterations: IntList = [300]
     market_iterations: IntList = [300]
@@ -221,6 +239,35 @@ class SolverSettings(_Frozen):
     # Who trains the agents' phase: gradients through the roll-out, or a stable-baselines3 algorithm.
     agent_learner: Literal["pathwise", "sb3:ppo", "sb3:sac", "sb3:td3"] = "pathwise"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _schedule_defaults(cls, data: Any) -> Any:
+        """The adaptive schedule's own defaults fill what is not given."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("schedule") == "adaptive":
+            data.setdefault("mu_mode", "implied")
+            data.setdefault("batch_size", 2048)
+        return data
+
+    @model_validator(mode="after")
+    def _adaptive_settings_apply(self) -> SolverSettings:
+        if self.schedule != "adaptive":
+            return self
+        if self.method != "rlink":
+            raise _Rule("solver.schedule", "adaptive", f"is a schedule of method 'rlink', not of '{self.method}'; "
+                        "use schedule = 'rounds' with the baselines")
+        if self.mu_mode == "learned":
+            raise _Rule("solver.mu_mode", "learned", "trains a mu network by gradient and needs schedule = "
+                        "'rounds'; the adaptive schedule takes mu from the link: use 'implied' or 'known'")
+        for name in ROUNDS_ONLY:
+            value, default = getattr(self, name), type(self).model_fields[name].default
+            if value != default:
+                raise _Rule(f"solver.{name}", value, "is a setting of schedule = 'rounds'; the adaptive schedule "
+                            "sets it itself: remove it, or set solver.schedule = 'rounds'")
+        return self
+
     @field_validator("clearing_weight", mode="before")
     @classmethod
     def _one_weight_for_all_rounds(cls, value: Any) -> Any:
@@ -238,6 +285,13 @@ class SolverSettings(_Frozen):
     @property
     def total_iterations(self) -> int:
         return sum(sum(self.round_schedule(r)[:2]) for r in range(self.rounds))
+
+
+# Settings that only the fixed (rounds) schedule reads; the adaptive one refuses them rather than ignore them.
+ROUNDS_ONLY = ("rounds", "warm_start", "market_batch_size", "agents_iterations", "market_iterations", "agents_lr",
+               "market_lr", "market_hidden", "clearing_weight", "lr_decay", "nonlinear", "link_form",
+               "link_expectation", "link_solve", "link_weight", "sigma_at_maturity", "rate_profile",
+               "agent_learner")
 
 
 class RunSettings(_Frozen):

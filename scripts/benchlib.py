@@ -33,6 +33,18 @@ def machine() -> dict[str, Any]:
     }
 
 
+def commit() -> str:
+    """The checkout's git commit, with "+changes" when the tree differs from it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def command() -> str:
     """The command line that ran this script, relative to the checkout."""
     script = Path(sys.argv[0]).resolve()
@@ -69,7 +81,7 @@ class Transcript:
 def save_record(name: str, title: str, body: dict[str, Any]) -> Path:
     """Write ``docs/results/<name>.json`` atomically: title, command, machine, time and the measured ``body``."""
     RECORDS.mkdir(parents=True, exist_ok=True)
-    record = {"title": title, "command": command(), "machine": machine(),
+    record = {"title": title, "command": command(), "commit": commit(), "machine": machine(),
               "date": datetime.now(UTC).isoformat(timespec="seconds"), **body}
     target = RECORDS / f"{name}.json"
     with tempfile.NamedTemporaryFile("w", dir=RECORDS, suffix=".tmp", delete=False) as fh:

@@ -34,9 +34,10 @@ def quickstart():
 
 @pytest.fixture(scope="session")
 def tiny(quickstart):
-    """The quickstart market on a coarse grid with a short float64 schedule: a few seconds of training."""
+    """The quickstart market on a coarse grid with a short fixed float64 schedule: a few seconds of training."""
     return quickstart.replace(**{
         "market.steps": 20, "run.dtype": "float64", "run.test_paths": 500, "run.device": "cpu",
+        "solver.schedule": "rounds", "solver.mu_mode": "learned",
         "solver.rounds": 2, "solver.agents_iterations": [60], "solver.market_iterations": [60],
         "solver.batch_size": 256, "solver.market_batch_size": 512, "solver.eval_every": 20,
     })
@@ -48,6 +49,7 @@ def micro(quickstart):
     for checkpoint, resume and divergence tests that train several times."""
     return quickstart.replace(**{
         "market.steps": 8, "run.dtype": "float64", "run.test_paths": 100, "run.device": "cpu",
+        "solver.schedule": "rounds", "solver.mu_mode": "learned",
         "solver.rounds": 2, "solver.agents_iterations": [30], "solver.market_iterations": [35],
         "solver.batch_size": 32, "solver.market_batch_size": 64, "solver.eval_every": 20,
         "solver.agents_hidden": [8, 8], "solver.market_hidden": [8, 8], "solver.nonlinear": "on",

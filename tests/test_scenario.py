@@ -48,6 +48,7 @@ gamma = 1.0
 xi = 4.0
 
 [solver]
+schedule = "rounds"
 mu_mode = "learned"
 rounds = 4
 """
@@ -150,13 +151,14 @@ def test_replace_rejects_bad_changes(key, value, field):
 
 
 def test_round_schedule_repeats_the_last_entry():
-    settings = SolverSettings(rounds=5, agents_iterations=[500, 1000], market_iterations=[200],
+    settings = SolverSettings(schedule="rounds", mu_mode="learned", rounds=5, agents_iterations=[500, 1000],
+                              market_iterations=[200],
                               agents_lr=[1e-2, 1e-2, 1e-3], market_lr=[1e-3], clearing_weight=[1, 10])
     assert settings.round_schedule(0) == (500, 200, 1e-2, 1e-3, 1.0)
     assert settings.round_schedule(1) == (1000, 200, 1e-2, 1e-3, 10.0)
     assert settings.round_schedule(2) == (1000, 200, 1e-3, 1e-3, 10.0)
     assert settings.round_schedule(9).clearing_weight == 10.0
-    assert SolverSettings(clearing_weight=5).round_schedule(3).clearing_weight == 5.0
+    assert SolverSettings(schedule="rounds", clearing_weight=5).round_schedule(3).clearing_weight == 5.0
     assert settings.total_iterations == 500 + 4 * 1000 + 5 * 200
 
 

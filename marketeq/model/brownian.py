@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-_STREAMS = {"train": 1, "test": 2, "gap": 3, "rl": 4}
+_STREAMS = {"train": 1, "test": 2, "gap": 3, "rl": 4, "valid": 5}
 
 
 def stream_seed(seed: int, stream: str) -> int:

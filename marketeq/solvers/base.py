@@ -67,6 +67,8 @@ LR_BACKOFF = 0.5  # learning-rate factor applied at each roll-back
 LR_FLOOR = 0.01  # a cosine decay ends each phase at this fraction of the round's learning rate
 
 CheckpointSink = Callable[[State], None]
+# A step may end its phase early by returning this key with a positive value (adaptive schedules).
+PHASE_DONE = "phase/done"
 
 
 class Interrupted(Exception):
@@ -100,6 +102,7 @@ class Solver(ABC):
     """A solver trains on seeded noise, reports through events and is evaluated on given paths."""
 
     name = "solver"
+    verdict = ""  # how a self-stopping schedule ended: "converged ..." or "budget_exhausted ..."
 
     def __init__(self, scenario: Scenario, runtime: Runtime) -> None:
         self.scenario, self.runtime = scenario, runtime
@@ -161,6 +164,14 @@ class Solver(ABC):
         modules = self._modules()
         for name, params in weights.items():
             modules[name].load_state_dict({key: torch.as_tensor(np.asarray(v)) for key, v in params.items()})
+
+    def planned(self) -> tuple[int, int]:
+        """(rounds, iterations) the schedule plans, at most: for progress reports."""
+        return self.scenario.solver.rounds, self.scenario.solver.total_iterations
+
+    def convergence(self) -> dict[str, float]:
+        """Metrics ``convergence/*`` of a self-stopping schedule; none for a fixed one."""
+        return {}
 
     # --- state -----------------------------------------------------------------------------------------
     def state_dict(self) -> State:
@@ -245,7 +256,7 @@ class Solver(ABC):
         self._ordinal = -1
         self._started = time.perf_counter()
         s = self.scenario
-        self._events.on_event(RunStarted(s.name, self.name, s.solver.rounds, s.solver.total_iterations,
+        self._events.on_event(RunStarted(s.name, self.name, *self.planned(),
                                          s.n_agents, tuple(s.agent_names)))
         try:
             self._train()
@@ -253,7 +264,8 @@ class Solver(ABC):
                 raise ResumeError("the saved state lies beyond the end of this scenario's schedule")
             recovered = (f"recovered from {self.rollbacks} divergence(s) by roll-back"
                          if self.rollbacks else "")
-            outcome = RunOutcome("completed", self.step, recovered)
+            message = "; ".join(part for part in (self.verdict, recovered) if part)
+            outcome = RunOutcome("completed", self.step, message)
         except Interrupted:
             outcome = RunOutcome("interrupted", self.step, f"stopped at iteration {self.step}")
         except Diverged as exc:
@@ -290,12 +302,15 @@ class Solver(ABC):
                 i = self._roll_back(str(exc))
                 resumed = False
                 continue
+            done = losses.pop(PHASE_DONE, 0.0) > 0
             self.step += 1
             i += 1
             self._events.on_event(IterationEnded(round_index, phase, i - 1, self.step, losses,
                                                  self.elapsed_s))
-            if self.step % eval_every == 0 or i == iterations:
+            if self.step % eval_every == 0 or i == iterations or done:
                 self._events.on_event(self.snapshot())
+            if done:
+                break
         self._position = (round_index, phase, iterations)
         self._events.on_event(PhaseEnded(round_index, phase, losses))
         return losses

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "scenarios" / "quickstart.toml"
 
 # The quickstart market with a schedule of seconds: real marketeq.solve, real oracle, small batches.
-FAST = {"solver.rounds": 1, "solver.agents_iterations": [20], "solver.market_iterations": [20],
+FAST = {"solver.schedule": "rounds", "solver.mu_mode": "learned", "solver.rounds": 1, "solver.agents_iterations": [20], "solver.market_iterations": [20],
         "solver.batch_size": 128, "solver.market_batch_size": 256, "solver.eval_every": 10,
         "run.test_paths": 200, "run.device": "cpu"}
 
