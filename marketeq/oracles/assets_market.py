@@ -31,7 +31,8 @@ def cost_matrix(lam: ArrayLike, d: int) -> np.ndarray:
     raw = np.asarray(lam, dtype=float) if np.ndim(lam) == 1 else lam
     if np.ndim(raw) == 1:
         raw = np.diag(_array("Lambda", raw, (d,), f"{d} per-asset costs or a {d} x {d} matrix"))
-    mat = _array("Lambda", raw, (d, d), f"a symmetric positive definite {d} x {d} matrix (or {d} diagonal costs)")
+    what = f"a symmetric positive definite {d} x {d} matrix (or {d} diagonal costs)"
+    mat = _array("Lambda", raw, (d, d), what)
     if not np.allclose(mat, mat.T, rtol=1e-12, atol=1e-14 * np.abs(mat).max()):
         raise ValueError("Lambda: not symmetric; give a symmetric positive definite matrix")
     try:
@@ -60,14 +61,15 @@ class AssetsMarket:
         """Validate the arrays; every problem is a one-line ValueError naming the argument and the fix."""
         A_ = np.asarray(A, dtype=float) if np.ndim(A) == 2 else None
         if A_ is None or A_.shape[0] != A_.shape[1] or A_.shape[0] < 1:
-            raise ValueError(f"A: shape {np.shape(A)}, expected (d, d): give a square matrix, one row per asset")
+            raise ValueError(f"A: shape {np.shape(A)}, expected (d, d): give a square matrix")
         d = A_.shape[0]
         A_ = _array("A", A_, (d, d), f"a {d} x {d} matrix")
         if np.linalg.cond(A_) > 1e12:
             raise ValueError(f"A: singular (condition number {np.linalg.cond(A_):.3g}); the terminal values "
                              "S_T = beta T + A W_T need an invertible A")
         if np.ndim(gamma) != 1 or np.size(gamma) < 2:
-            raise ValueError(f"gamma: shape {np.shape(gamma)}, expected (N,) with N >= 2: one risk aversion per agent")
+            raise ValueError(f"gamma: shape {np.shape(gamma)}, expected (N,) with N >= 2: a risk aversion "
+                             "per agent")
         n = int(np.size(gamma))
         gamma_ = _array("gamma", gamma, (n,), "one risk aversion per agent")
         if np.any(gamma_ <= 0):
@@ -76,7 +78,7 @@ class AssetsMarket:
         scale = max(float(np.abs(xi_).max()), 1.0)
         total = np.abs(xi_.sum(0)).max()
         if total > 1e-9 * scale:
-            raise ValueError(f"Xi: the agents' loadings sum to a matrix with entries up to {total:.3g}, not 0; "
+            raise ValueError(f"Xi: the agents' loadings sum to a matrix with entries up to {total:.3g}: "
                              "the endowments must net out (sum_n Xi_n = 0)")
         supply_ = _array("s", supply, (d,), f"the supply of each of the {d} assets")
         beta_ = _array("beta", beta, (d,), f"the drift of each of the {d} terminal values")
@@ -120,8 +122,8 @@ class AssetsMarket:
         return arr, np.concatenate([np.zeros_like(arr[:, :1]), np.cumsum(arr, 1)], 1)
 
     def return_identity(self, sigma: np.ndarray, phi: np.ndarray, W: np.ndarray) -> np.ndarray:
-        """mu_t = (1/N) Sigma_t sum_n gamma_n (Sigma_t' phi^n_t + Xi_n W_t): (B, K+1, d) from sigma (K+1, d, d),
-        phi (B, K+1, N, d) and W (B, K+1, d)."""
+        """mu_t = (1/N) Sigma_t sum_n gamma_n (Sigma_t' phi^n_t + Xi_n W_t): (B, K+1, d) from sigma
+        (K+1, d, d), phi (B, K+1, N, d) and W (B, K+1, d)."""
         weighted = np.einsum("n,pkni->pki", self.gamma, phi)
         gxi = np.einsum("n,nij->ij", self.gamma, self.xi)
         inner = np.einsum("kij,pki->pkj", sigma, weighted) + np.einsum("jl,pkl->pkj", gxi, W)

@@ -45,6 +45,9 @@ class RiccatiAssets:
         grid = self._state(m.horizon - m.times)
         self._f, self._h, self._risk = grid  # (K+1, M, d, d) twice, (K+1, d, d)
         self.sigma = self._sigma(self._h)
+        # Lambda^-1 f_j and Lambda^-1 h_j transposed, for rows of paths (K+1, M, d, d)
+        self._gain_f = np.swapaxes(self._lam_inv @ self._f, -1, -2)
+        self._gain_h = np.swapaxes(self._lam_inv @ self._h, -1, -2)
         self.s0 = m.beta * m.horizon - m.gbar * self._risk[0] @ m.supply
 
     # --- the modal decomposition and the ODE in time to maturity -------------------------------------
@@ -96,39 +99,45 @@ class RiccatiAssets:
         return self._sigma(self._state(self.market.horizon - np.asarray(t, dtype=float))[1])
 
     def gains(self, t: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        """The unreduced gains F (len(t), N, N, d, d) and H (len(t), N, d, d) of Y^n = -(sum_m F_nm D^m + H_n W)
-        (memory grows as N^2: for checks on small markets)."""
+        """The unreduced gains F (len(t), N, N, d, d) and H (len(t), N, d, d) of
+        ``Y^n = -(sum_m F_nm D^m + H_n W)`` (memory grows as N^2: for checks on small markets)."""
         f, h, _ = self._state(self.market.horizon - np.asarray(t, dtype=float))
         F = np.einsum("nj,tjab,jm->tnmab", self._V, f, self._V_inv)
         return F, np.einsum("nj,tjab->tnab", self._V, h)
 
     def _modal_rates(self, k: int, delta: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """(B, M, d) modal rates -Lambda^-1 (f_j delta_j + h_j W) at grid index k."""
-        y = np.einsum("mij,pmj->pmi", self._f[k], delta) + np.einsum("mij,pj->pmi", self._h[k], w)
-        return -y @ self._lam_inv.T
+        """(M, B, d) modal rates -Lambda^-1 (f_j delta_j + h_j W) at grid index k, from delta (M, B, d) and
+        W (B, d); rows are paths, so the gains act transposed."""
+        return -(delta @ self._gain_f[k] + w @ self._gain_h[k])
 
     def rates(self, k: int, D: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Equilibrium rates (B, N, d) at grid index k for deviations D (B, N, d) and W (B, d)."""
-        delta = np.einsum("mn,pni->pmi", self._V_inv, D)
-        return np.einsum("nm,pmi->pni", self._V, self._modal_rates(k, delta, w))
+        delta = np.matmul(self._V_inv, D.transpose(1, 0, 2).reshape(self.market.n_agents, -1))
+        modal = self._modal_rates(k, delta.reshape(len(self.rho), *w.shape), w)
+        return np.matmul(self._V, modal.reshape(len(self.rho), -1)).reshape(-1, *w.shape).transpose(1, 0, 2)
 
     def simulate(self, dW: ArrayLike) -> AssetsPaths:
         """Euler roll-out ``phi_{k+1} = phi_k + phidot_k dt`` from the frictionless holdings along increments
         dW (B, K, d); mu by the return identity; ``S_{k+1} = S_k + mu_k dt + Sigma_k dW_k`` from ``s0``."""
         m = self.market
         dW_, W = m.increments(dW)
-        delta = np.zeros((dW_.shape[0], len(self.rho), m.n_assets))
-        deltas, speeds = [], []
+        n_paths, modes = dW_.shape[0], len(self.rho)
+        deltas = np.zeros((m.steps + 1, modes, n_paths * m.n_assets))
+        speeds = np.zeros_like(deltas)
+        delta = np.zeros((modes, n_paths, m.n_assets))
         for k in range(m.steps + 1):
             speed = self._modal_rates(k, delta, W[:, k])
-            deltas.append(delta)
-            speeds.append(speed)
+            deltas[k], speeds[k] = delta.reshape(modes, -1), speed.reshape(modes, -1)
             delta = delta + speed * m.dt
-        to_agents = lambda x: np.einsum("nm,pkmi->pkni", self._V, np.stack(x, 1), optimize=True)  # noqa: E731
+
+        def to_agents(x: np.ndarray) -> np.ndarray:  # (K+1, M, B d) -> (B, K+1, N, d)
+            agents = np.matmul(self._V, x).reshape(m.steps + 1, m.n_agents, n_paths, m.n_assets)
+            return agents.transpose(2, 0, 1, 3)
+
         phi, phidot = m.phibar + to_agents(deltas), to_agents(speeds)
         mu = m.return_identity(self.sigma, phi, W)
-        return AssetsPaths(m.times, W, dW_, phi, phidot, mu, self.sigma, euler_price(m, self.s0, mu, self.sigma, dW_),
-                           self.s0)
+        S = euler_price(m, self.s0, mu, self.sigma, dW_)
+        return AssetsPaths(m.times, W, dW_, phi, phidot, mu, self.sigma, S, self.s0)
 
     def price(self, k: int, phidot: np.ndarray, w: np.ndarray) -> np.ndarray:
         """The closed-form price (B, d) at grid index k from the rates (B, N, d) and W (B, d):
