@@ -1,7 +1,7 @@
-"""The several-asset matrix-Riccati oracle checked on scenarios/assets_3_quadratic.toml (3 assets, 10 agents).
+"""The several-asset matrix-Riccati oracle checked on a 3-asset, 10-agent market.
 
-    python scripts/assets_oracle_check.py [--scenario scenarios/assets_3_quadratic.toml] [--paths 1000]
-                                          [--record]
+    python scripts/assets_oracle_check.py [--scenario scenarios/proposed/assets_3_quadratic.toml]
+                                          [--paths 1000] [--record]
 
 Prints, for the scenario's market: the volatility matrix and prices; Sigma_T = A; clearing; under grid
 refinement (the same Brownian paths on 100, 200, 400 and 800 steps) the spread of the implied S_0, the
@@ -186,7 +186,8 @@ def commit() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", type=Path, default=ROOT / "scenarios" / "assets_3_quadratic.toml")
+    default = ROOT / "scenarios" / "proposed" / "assets_3_quadratic.toml"
+    parser.add_argument("--scenario", type=Path, default=default)
     parser.add_argument("--paths", type=int, default=1000, help="paths for the refinement table")
     parser.add_argument("--record", action="store_true", help="write docs/results/assets_oracle.json")
     args = parser.parse_args()
