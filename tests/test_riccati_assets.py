@@ -1,5 +1,5 @@
 """The d-asset matrix-Riccati oracle: against the one-asset oracle, the unreduced equations, d independent
-markets, the frictionless limit, and the equilibrium conditions themselves (docs/model.md, section 7)."""
+markets, the frictionless limit, and the equilibrium conditions themselves (docs/model.md, section 6)."""
 
 from __future__ import annotations
 

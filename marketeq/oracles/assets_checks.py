@@ -1,4 +1,4 @@
-"""Checks that a simulated d-asset quadratic-cost equilibrium is one (docs/model.md, "Several assets").
+"""Checks that a simulated d-asset quadratic-cost equilibrium is one (docs/model.md section 6).
 
 Each returns a relative error that must vanish (as dt -> 0 where it says so): the checks test the derivation
 (optimality, clearing, the price's consistency with its terminal value), not the code's arithmetic.

@@ -1,4 +1,4 @@
-"""Several risky assets (model.md section 7): checked parameters and simulated paths, as plain arrays.
+"""Several risky assets (docs/model.md section 6): checked parameters and simulated paths, as plain arrays.
 
 Shapes: N agents, d assets, B paths, K Euler steps; time-indexed arrays have K+1 points ``t_0..t_K``.
 Everything is float64 numpy; Brownian increments may be given as any array-like (a CPU tensor too).

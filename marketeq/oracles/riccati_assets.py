@@ -1,6 +1,6 @@
 """d assets, N agents, quadratic cost x' Lambda x / 2, endogenous volatility matrix: exact up to an ODE.
 
-The derivation is in docs/model.md ("Several assets: the matrix Riccati oracle"). With time to maturity
+The derivation is in docs/model.md (section 6, several risky assets). With time to maturity
 ``tau``, deviations ``D^n = phi^n - gbar s/gamma_n`` and the marginal values ``Y^n = Lambda phidot^n``,
 
     Y^n = -( sum_m F_nm(tau) D^m + H_n(tau) W ),        F_nm, H_n in R^(d x d),
