@@ -68,8 +68,8 @@ def describe(args: dict[str, Any]) -> RiccatiAssets:
     mu0 = m.gbar * oracle.sigma[0] @ oracle.sigma[0].T @ m.supply
     print(f"S_0 = {oracle.s0} (frictionless {free.s0})\nmu_0 = {mu0} (frictionless {free.mu})")
     table("Invariants on the scenario's grid", ["check", "value"], [
-        ["max |Sigma_T - A|", fmt(np.abs(oracle.sigma[-1] - m.A).max())],
-        ["max_t |Sigma_t - A| (endogenous part)", fmt(np.abs(oracle.sigma - m.A).max())],
+        ["max abs(Sigma_T - A)", fmt(np.abs(oracle.sigma[-1] - m.A).max())],
+        ["max abs(Sigma_t - A) over t (the endogenous part)", fmt(np.abs(oracle.sigma - m.A).max())],
     ])
     return oracle
 
@@ -88,7 +88,7 @@ def refinement(args: dict[str, Any], n_paths: int) -> None:
                      f"{rates:.1e} / {holdings:.1e}"])
         del paths
     table(f"Under refinement, the same {n_paths} paths (each error is first order in dt: /2 per halving)",
-          ["K", "std implied S_0", "|mean implied S_0 - S_0|", "optimality residual", "return identity",
+          ["K", "std implied S_0", "bias of its mean", "optimality residual", "return identity",
            "Euler vs closed-form price", "clearing rates / holdings"], rows)
 
 
@@ -201,8 +201,10 @@ def main() -> int:
         speed()
     if args.record:
         title = f"Several assets: the matrix-Riccati oracle on {args.scenario.name}"
-        path = save_record("assets_oracle", title, {"commit": commit(), "tables": TABLES,
-                                                    "output": transcript.text.split("\n\n")[0]})
+        code = commit()
+        path = save_record("assets_oracle", title, {"commit": code, "tables": TABLES,
+                                                    "output": transcript.text.split("\n\n")[0],
+                                                    "notes": [f"code at commit {code}"]})
         print(f"recorded {path}")
     return 0
 
