@@ -26,11 +26,14 @@ def _array(name: str, value: ArrayLike, shape: tuple[int, ...], what: str) -> np
 
 
 def cost_matrix(lam: ArrayLike, d: int) -> np.ndarray:
-    """The cost matrix Lambda of G(x) = x' Lambda x / 2 from a (d, d) matrix or a (d,) diagonal; it must be
-    symmetric positive definite, since each agent's rate is Lambda^-1 times its marginal value."""
-    raw = np.asarray(lam, dtype=float) if np.ndim(lam) == 1 else lam
-    if np.ndim(raw) == 1:
-        raw = np.diag(_array("Lambda", raw, (d,), f"{d} per-asset costs or a {d} x {d} matrix"))
+    """The cost matrix Lambda of G(x) = x' Lambda x / 2 from a (d, d) matrix, a (d,) diagonal or one number
+    (times the identity); it must be symmetric positive definite, since each agent's rate is Lambda^-1 times
+    its marginal value."""
+    raw = lam
+    if np.ndim(lam) == 0:
+        raw = _array("Lambda", lam, (), "a number, d per-asset costs or a d x d matrix") * np.eye(d)
+    elif np.ndim(lam) == 1:
+        raw = np.diag(_array("Lambda", lam, (d,), f"{d} per-asset costs or a {d} x {d} matrix"))
     what = f"a symmetric positive definite {d} x {d} matrix (or {d} diagonal costs)"
     mat = _array("Lambda", raw, (d, d), what)
     if not np.allclose(mat, mat.T, rtol=1e-12, atol=1e-14 * np.abs(mat).max()):
@@ -59,11 +62,10 @@ class AssetsMarket:
     def check(cls, gamma: ArrayLike, xi: ArrayLike, A: ArrayLike, supply: ArrayLike, beta: ArrayLike,
               horizon: float, steps: int) -> AssetsMarket:
         """Validate the arrays; every problem is a one-line ValueError naming the argument and the fix."""
-        A_ = np.asarray(A, dtype=float) if np.ndim(A) == 2 else None
-        if A_ is None or A_.shape[0] != A_.shape[1] or A_.shape[0] < 1:
-            raise ValueError(f"A: shape {np.shape(A)}, expected (d, d): give a square matrix")
-        d = A_.shape[0]
-        A_ = _array("A", A_, (d, d), f"a {d} x {d} matrix")
+        if np.ndim(A) != 2 or np.shape(A)[0] == 0:
+            raise ValueError(f"A: shape {np.shape(A)}, expected (d, d): a square matrix, a row per asset")
+        d = int(np.shape(A)[0])
+        A_ = _array("A", A, (d, d), "a square matrix, a row per asset")
         if np.linalg.cond(A_) > 1e12:
             raise ValueError(f"A: singular (condition number {np.linalg.cond(A_):.3g}); the terminal values "
                              "S_T = beta T + A W_T need an invertible A")
