@@ -109,6 +109,28 @@ def test_separable_market_is_independent_one_asset_markets():
                                        atol=1e-10)
 
 
+def test_equal_risk_aversions_give_the_matrix_tanh_rates():
+    """With one gamma, Sigma = A throughout and each agent trades towards its frictionless holding,
+    phidot^n = -Lambda^-1 f(T-t) (phi^n - gbar s/gamma + (A')^-1 Xi_n W) with f' = gamma A A' - f Lambda^-1 f:
+    f = Lambda^(1/2) U diag(k tanh(k tau)) U' Lambda^(1/2) with U diag(k^2) U' = gamma Lambda^(-1/2) A A'
+    Lambda^(-1/2): the one-asset tanh formula as a matrix."""
+    args = market(n=3, gamma=np.full(3, 1.5))
+    oracle = RiccatiAssets(**args, steps=50)
+    m = oracle.market
+    np.testing.assert_allclose(oracle.sigma, np.broadcast_to(m.A, oracle.sigma.shape), atol=1e-12)
+    w, U = np.linalg.eigh(args["lam"])
+    root = U @ np.diag(np.sqrt(w)) @ U.T
+    kappa2, V = np.linalg.eigh(1.5 * np.linalg.solve(root, np.linalg.solve(root, m.A @ m.A.T).T))
+    kappa = np.sqrt(kappa2)
+    paths = oracle.simulate(increments(30, 50, 3))
+    for k in (0, 25, 49):
+        tau = m.horizon - m.times[k]
+        f = root @ V @ np.diag(kappa * np.tanh(kappa * tau)) @ V.T @ root
+        target = m.phibar - np.einsum("nij,pj->pni", np.linalg.solve(m.A.T[None], m.xi), paths.W[:, k])
+        expected = -(paths.phi[:, k] - target) @ (np.linalg.solve(args["lam"], f)).T
+        np.testing.assert_allclose(paths.phidot[:, k], expected, atol=1e-9 * np.abs(expected).max())
+
+
 def test_small_costs_tend_to_frictionless_at_rate_one_half():
     args = market()
     free = FrictionlessAssets(**{k: v for k, v in args.items() if k != "lam"}, steps=20)
