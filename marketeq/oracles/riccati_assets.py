@@ -52,15 +52,16 @@ class RiccatiAssets:
 
     # --- the modal decomposition and the ODE in time to maturity -------------------------------------
     def _modes(self) -> None:
-        g, n, m = self.market.gamma, self.market.n_agents, self.market.gbar
+        g, n, gbar = self.market.gamma, self.market.n_agents, self.market.gbar
         root = np.sqrt(g)
         rho, U = np.linalg.eigh(np.diag(g) - np.outer(root, root) / n)
-        # The smallest eigenvalue is the exact 0 of the direction Gamma^-1 1 (clearing): dropped.
+        # The smallest eigenvalue is the exact 0 of the direction Gamma^-1 1 (clearing): dropped. The others
+        # interlace the gammas, so they are at least min(gamma) and never confused with it.
         self.rho, U = rho[1:], U[:, 1:]
         self._V, self._V_inv = U / root[:, None], U.T * root[None, :]  # (N, M), (M, N)
         gxi = g[:, None, None] * self.market.xi
         self._e = np.einsum("mn,nij->mij", self._V_inv, gxi - gxi.mean(0))
-        self._c = m * (self._V / g[:, None]).sum(0)
+        self._c = gbar * (self._V / g[:, None]).sum(0)
 
     def _sigma(self, h: np.ndarray) -> np.ndarray:
         return self.market.A + np.einsum("m,...mij->...ij", self._c, h)
