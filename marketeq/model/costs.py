@@ -32,7 +32,7 @@ class PowerCost:
     @property
     def common_lam(self) -> float | None:
         """The one cost scale shared by every agent, or None when the agents' scales differ."""
-        lam = torch.as_tensor(self.lam)
+        lam = torch.as_tensor(self.lam, dtype=torch.float64)  # a float would otherwise pass through float32
         return float(lam.max()) if float(lam.max()) == float(lam.min()) else None
 
     def cost(self, rate: Tensor) -> Tensor:

@@ -38,7 +38,9 @@ class RiccatiOracle(Oracle):
             raise ValueError("the Riccati oracle needs a quadratic cost (q = 2) with lambda > 0")
         as_np = lambda x: x.detach().cpu().double().numpy()  # noqa: E731
         self._gamma, self._xi = as_np(model.gamma), as_np(model.xi)
-        self._lam = np.broadcast_to(as_np(torch.as_tensor(model.cost.lam)), self._gamma.shape).copy()
+        # float64 explicitly: a Python float through torch.as_tensor would become float32 (lambda off by 2e-8)
+        lam = as_np(torch.as_tensor(model.cost.lam, dtype=torch.float64))
+        self._lam = np.broadcast_to(lam, self._gamma.shape).copy()
         self._n = len(self._gamma)
         self._solution = self._solve(rtol, atol)
 
