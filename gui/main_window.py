@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
 
     def fit_to_screen(self) -> None:
         """The saved size and place, or the default size shrunk to the screen, centred."""
+        self.arrange(False)  # the narrow layout's smaller minimum size first; a wide size switches back
         saved = dialogs.settings().value("window/geometry")
         if isinstance(saved, QByteArray) and self.restoreGeometry(saved):
             return

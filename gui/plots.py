@@ -158,7 +158,7 @@ class PlotsPanel(QWidget):
     # --- construction --------------------------------------------------------------------------------
     def _make_plot(self, panel: Panel) -> pg.PlotWidget:
         widget = pg.PlotWidget()
-        widget.setMinimumSize(220, 160)
+        widget.setMinimumSize(200, 150)
         item = widget.getPlotItem()
         item.showGrid(x=True, y=True, alpha=0.22)
         item.addLegend(offset=panel.legend, labelTextSize="8pt", verSpacing=-8)

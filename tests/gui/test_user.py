@@ -172,12 +172,14 @@ def test_theme_and_window_size_are_remembered(qtbot, quickstart_path):
     qtbot.addWidget(first)
     first.show()
     first.resize(780, 610)  # the offscreen screen is 800 x 800
+    QApplication.processEvents()
     size = (first.width(), first.height())
     assert size != (760, 736)  # not the size it opens at without a saved one
     first.close()
     again = build_window(str(quickstart_path))
     qtbot.addWidget(again)
-    assert again.plots.theme.name == "light" and (again.width(), again.height()) == size
+    assert again.plots.theme.name == "light" and again.height() == size[1]
+    assert abs(again.width() - min(size[0], 800)) <= 4  # restored, kept on the screen
     again.set_theme("dark")
 
 
