@@ -25,7 +25,7 @@ def estimate_text(scenario: marketeq.Scenario, seconds_per_iteration: float | No
     text = f"{scenario.solver.total_iterations} iterations, about {need / 2**30:.2g} GiB of memory"
     if seconds_per_iteration is not None and math.isfinite(seconds_per_iteration):
         total = seconds_per_iteration * scenario.solver.total_iterations
-        text += f", about {format_seconds(total)} at the last run's speed"
+        text += f", about {format_seconds(total)} (last run's speed)"
     return text
 
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.exporters import ImageExporter
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import QGridLayout, QTabWidget, QVBoxLayout, QWidget
@@ -364,13 +363,22 @@ class PlotsPanel(QWidget):
             painter.drawText(QRectF(12, 8 + i * line, image.width() - 24, line),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
         for i, panel in enumerate(PANELS):
-            exporter = ImageExporter(self.plots[panel.key].getPlotItem())
-            exporter.parameters()["width"] = width
-            exporter.parameters()["height"] = height
-            plot = exporter.export(toBytes=True)
-            painter.drawImage(width * (i % columns), top + height * (i // columns), plot)
+            cell = QRectF(width * (i % columns), top + height * (i // columns), width, height)
+            self._render_plot(painter, panel.key, cell)
         painter.end()
         return image
+
+    def _render_plot(self, painter: QPainter, key: str, cell: QRectF) -> None:
+        """Paint one plot laid out at the cell's size, whatever its size on screen (a plot in a hidden tab
+        has never been laid out); its on-screen layout is put back afterwards."""
+        item = self.plots[key].getPlotItem()
+        old = item.geometry()
+        item.setGeometry(QRectF(0, 0, cell.width(), cell.height()))
+        item.layout.activate()
+        painter.fillRect(cell, QColor(self.theme.plot_background))
+        item.scene().render(painter, cell, item.sceneBoundingRect())
+        item.setGeometry(old)
+        item.layout.activate()
 
     def save_png(self, path: str, header: list[str] | None = None) -> bool:
         """Write every plot, with a header, as one PNG; False when the file could not be written."""

@@ -74,7 +74,7 @@ class ScenarioForm(QWidget):
         self._timer = QTimer(self, singleShot=True, interval=VALIDATE_DELAY_MS)
         self._timer.timeout.connect(self.validate)
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setContentsMargins(4, 0, 0, 0)
         outer.addLayout(self._file_row())
         self.file_label = QLabel("no file")
         self.file_label.setWordWrap(True)
@@ -97,7 +97,7 @@ class ScenarioForm(QWidget):
         self.shipped = QuietComboBox()
         self.shipped.addItem("Shipped scenarios…", None)
         for path in shipped_scenarios():
-            self.shipped.addItem(path.stem, str(path))
+            self.shipped.addItem(path.stem, str(path.resolve()))
         self.shipped.activated.connect(self._open_shipped)
         self.open_button, save_button = QPushButton("Open…"), QPushButton("Save as…")
         self.open_button.clicked.connect(self.open_dialog)
@@ -163,9 +163,14 @@ class ScenarioForm(QWidget):
 
     def _loaded(self, path: Path | None) -> None:
         """A file (or a result's scenario) now fills the form: not modified, the selector shows it."""
-        shipped = self.shipped.findData(str(path)) if path is not None else -1
-        self.shipped.setCurrentIndex(max(shipped, 0))
+        self.shipped.setCurrentIndex(self._shipped_index(path))
         self.set_modified(False)
+
+    def _shipped_index(self, path: Path | None) -> int:
+        """The selector's entry for ``path`` (0, the prompt, when it is not a shipped scenario)."""
+        if path is None:
+            return 0
+        return max(self.shipped.findData(str(Path(path).resolve())), 0)
 
     def set_modified(self, modified: bool) -> None:
         if modified != self.modified:
@@ -304,7 +309,7 @@ class ScenarioForm(QWidget):
         if path and self.may_discard():
             self.load_file(path)
         else:  # kept the edits: the selector goes back to saying what the form holds
-            self.shipped.setCurrentIndex(max(self.shipped.findData(str(self.path)), 0))
+            self.shipped.setCurrentIndex(self._shipped_index(self.path))
 
     def _start_dir(self) -> str:
         fallback = self.path.parent if self.path else (scenario_dirs() or [Path.cwd()])[0]
