@@ -163,7 +163,8 @@ class MainWindow(QMainWindow):
         job = self.runner.job
         self.runner.stop()
         if job == "run":
-            self.model.set_status("stopping", "stopping after this iteration, then evaluating on the test set")
+            self.model.set_status("stopping",
+                                  "stopping after this iteration, then evaluating on the test set")
         self._update_buttons()
 
     def toggle_pause(self) -> None:

@@ -13,7 +13,8 @@ from gui.theme import THEMES
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
 
-ABOUT = ("<b>marketeq {version}</b><p>Continuous-time equilibria of markets with trading costs, computed by a "
+ABOUT = ("<b>marketeq {version}</b><p>Continuous-time equilibria of markets with trading costs, computed by "
+         "a "
          "reinforcement-link solver and compared with exact answers (oracles) where they exist.</p>"
          "<p>Edit a scenario on the left, press Run (Ctrl+R) and watch the curves form beside the oracle's "
          "dashed ones; export the result as HDF5 and compare runs in the Runs tab. The command line "

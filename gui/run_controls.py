@@ -102,5 +102,6 @@ class ElidedLabel(QLabel):
         self._elide()
 
     def _elide(self) -> None:
-        shown = QFontMetrics(self.font()).elidedText(self.full, Qt.TextElideMode.ElideRight, max(self.width(), 40))
+        metrics = QFontMetrics(self.font())
+        shown = metrics.elidedText(self.full, Qt.TextElideMode.ElideRight, max(self.width(), 40))
         super().setText(shown)

@@ -47,7 +47,7 @@ def shipped_scenarios() -> list[Path]:
 
 
 def number_agents(message: str, names: list[str]) -> str:
-    """The engine's ``agents[1].gamma`` as the table shows it: ``agent 2 (balanced) gamma``, counted from 1."""
+    """The engine's ``agents[1].gamma`` as the table counts, from 1: ``agent 2 (balanced) gamma``."""
     def one(match: re.Match) -> str:
         i = int(match.group(1))
         name = f" ({names[i]})" if i < len(names) and names[i] else ""

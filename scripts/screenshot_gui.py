@@ -3,7 +3,7 @@
     python scripts/screenshot_gui.py                       # short quickstart run -> gui_quickstart.png
     python scripts/screenshot_gui.py --full -o full.png    # the quickstart's own schedule
     python scripts/screenshot_gui.py --theme light --set solver.rounds=2 --set run.seed=3
-    python scripts/screenshot_gui.py --size 1280x720 --compare frictions.lambda=0.02 --compare frictions.lambda=0.04
+    python scripts/screenshot_gui.py --size 1280x720 --compare frictions.lambda=0.02   # two runs overlaid
 
 The run goes through the app's own solver process, exactly as pressing Run does, inside the app's event loop;
 a 10 ms timer measures how often that loop gets to run while the solver trains (printed at the end). Each
@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
           f"wrote {args.output}")
     print(f"event loop during the last run ({len(window.plots.overlay_labels)} earlier runs overlaid, "
           f"{args.size}): {len(ticks)} ticks of a {TICK_MS} ms timer; gap between ticks: median "
-          f"{np.median(gaps):.0f} ms, 99th percentile {np.percentile(gaps, 99):.0f} ms, max {gaps.max():.0f} ms")
+          f"{np.median(gaps):.0f} ms, 99th percentile {np.percentile(gaps, 99):.0f} ms, "
+          f"max {gaps.max():.0f} ms")
     window.close()
     return 0 if model.status == "completed" else 1
 

@@ -82,7 +82,8 @@ def test_every_field_has_the_schema_description_as_its_tooltip(win):
     agent_fields = {info.alias or name: info for name, info in Agent.model_fields.items()}
     for column, key in enumerate(("name", "gamma", "xi", "lambda")):
         tip = header(column).toolTip()
-        assert tip == agent_fields[key].description if agent_fields[key].description else tip == f"{key} (str)"
+        description = agent_fields[key].description
+        assert tip == description if description else tip == f"{key} (str)"
 
 
 def test_actions_are_enabled_only_when_they_can_act(win, oracle_result):
@@ -110,7 +111,8 @@ def test_every_file_action_reports_its_real_outcome(win, oracle_result, tmp_path
     assert not (missing / "plots.png").exists()
     assert not results.export(missing / "result.h5") and "export failed" in results.error.text()
     assert not win.form.save_file(missing / "s.toml")
-    assert "could not save" in win.form.general_error.text() and "does not exist" in win.form.general_error.text()
+    message = win.form.general_error.text()
+    assert "could not save" in message and "does not exist" in message
     assert results.save_plots(tmp_path / "plots.png") and results.error.isHidden()
     assert results.message.text() == f"saved plots to {tmp_path / 'plots.png'}"
     image = QImage(str(tmp_path / "plots.png"))
