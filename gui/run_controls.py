@@ -77,6 +77,7 @@ class RunControls(QWidget):
         self.progress.setValue(int(round(model.fraction * PROGRESS_SCALE)))
         self.progress.setFormat(model.progress_text())
         self.status.setText(model.message)
+        self.status.setVisible(bool(model.message))  # an empty status leaves its room to the estimate
 
 
 class ElidedLabel(QLabel):

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 import marketeq
-from gui.estimate import differing
+from gui.estimate import differing, scenario_summary
 from gui.run_model import Curves
 
 
@@ -55,7 +55,7 @@ class RunList(QWidget):
         flags = item.flags() | Qt.ItemFlag.ItemIsUserCheckable
         item.setFlags(flags if curves is not None else flags & ~Qt.ItemFlag.ItemIsEnabled)
         item.setCheckState(Qt.CheckState.Unchecked)
-        item.setToolTip(result.scenario.description or result.scenario.name)
+        item.setToolTip(scenario_summary(result.scenario))
         self.list.blockSignals(True)
         self.list.addItem(item)
         self.list.blockSignals(False)

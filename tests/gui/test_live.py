@@ -36,6 +36,9 @@ def test_the_oracle_is_drawn_before_the_first_round_ends_and_the_form_is_locked(
     run_to_end(window)
     assert window.form.fields.isEnabled() and window.actions_["run"].isEnabled()
     assert window.actions_["export"].isEnabled() and window.results.result.status == "interrupted"
+    assert window.results.differs.isHidden()  # the form is the scenario of the shown run
+    assert "lambda = 0.01" in window.results.title.text()
+    assert any("run of quickstart started" in line for line in window.log.lines())
 
 
 @pytest.fixture(scope="module")
