@@ -76,6 +76,8 @@ def test_two_runs_overlaid_with_their_differing_parameter_in_the_legend(two_runs
 def test_the_gap_button_adds_per_agent_gains(two_runs, qtbot):
     window = two_runs
     window.gap_iterations = 10
+    progress = []
+    window.runner.gap_progress.connect(lambda done, total: progress.append((done, total)))
     qtbot.mouseClick(window.results.gap_button, Qt.MouseButton.LeftButton)
     assert window.runner.job == "gap" and not window.results.gap_button.isEnabled()
     assert not window.actions_["run"].isEnabled()
@@ -86,5 +88,6 @@ def test_the_gap_button_adds_per_agent_gains(two_runs, qtbot):
         value = rows[f"gap: {name}"][1]
         assert "±" in value and float(value.split("±")[0]) == pytest.approx(float(value.split("±")[0]))
     assert "gap: total / gain" in rows
+    assert progress[-1] == (10, 10) and progress == sorted(progress)  # progress from the solver process
     assert window.results.gap_progress.isHidden() and window.results.gap_button.isEnabled()
     assert any("equilibrium gap: total" in line for line in window.log.lines())
