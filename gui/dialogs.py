@@ -20,7 +20,8 @@ def ask(parent: QWidget | None, title: str, text: str, yes: str = "Discard") -> 
 
 
 def settings() -> QSettings:
-    return QSettings("marketeq", "marketeq")
+    """The app's remembered settings: an INI file in the user's configuration folder (tests move it)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "marketeq", "marketeq")
 
 
 def start_dir(kind: str, fallback: Path) -> str:

@@ -48,7 +48,7 @@ class MainWindow(QMainWindow):
         self.timer = QTimer(self, interval=REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
         self.timer.start()
-        self.set_theme(theme)
+        self.set_theme(theme, remember=False)
         self._update_buttons()
         self.log.log(f"marketeq {marketeq.__version__} started")
 
@@ -284,7 +284,7 @@ class MainWindow(QMainWindow):
     def open_scenario(self, path: str | Path) -> bool:
         return self.form.load_file(path)
 
-    def set_theme(self, name: str) -> None:
+    def set_theme(self, name: str, remember: bool = True) -> None:
         theme = THEMES[name]
         app = QApplication.instance()
         if app is not None:
@@ -292,7 +292,8 @@ class MainWindow(QMainWindow):
         self.plots.apply_theme(theme)
         self.theme_actions[name].setChecked(True)
         self.plots.refresh(self.model, force=True)
-        dialogs.settings().setValue("window/theme", name)
+        if remember:
+            dialogs.settings().setValue("window/theme", name)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if self.runner.running and not dialogs.ask(

@@ -170,9 +170,10 @@ def test_metric_rows_name_the_agents_and_drop_zero_errors():
 
 
 def test_theme_and_window_size_are_remembered(qtbot, quickstart_path):
-    first = build_window(str(quickstart_path), "light")
+    first = build_window(str(quickstart_path), "dark")
     qtbot.addWidget(first)
     first.show()
+    first.theme_actions["light"].trigger()  # chosen in the View menu
     first.resize(780, 610)  # the offscreen screen is 800 x 800
     QApplication.processEvents()
     size = (first.width(), first.height())
