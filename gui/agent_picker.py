@@ -26,7 +26,10 @@ class AgentPicker(QWidget):
         self.list.itemChanged.connect(lambda _item: self.changed.emit())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(QLabel("Agents drawn in the rates and holdings plots:"))
+        label = QLabel("Agents drawn in the rates and holdings plots:")
+        label.setWordWrap(True)
+        layout.addWidget(label)
+        self.setMinimumWidth(140)
         layout.addWidget(self.list)
         row = QHBoxLayout()
         for text, pick in (("All", lambda: range(self.list.count())), ("None", lambda: [])):

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.field_editors import error_label, parse_scalar, show_value
+from gui.field_editors import error_label, field_tooltip, parse_scalar, show_value
+from marketeq.scenario import Agent
 
 COLUMNS = ("name", "gamma", "xi", "lambda")  # an empty lambda means frictions.lambda
 ERROR_BRUSH = QBrush(QColor(229, 72, 77, 90))
@@ -27,18 +28,22 @@ class AgentsTable(QWidget):
     """Rows are agents; cells are text, parsed into numbers for the engine to validate."""
 
     edited = Signal()
+    user_edited = Signal()  # a cell typed, an agent added or removed
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        fields = {info.alias or name: info for name, info in Agent.model_fields.items()}
+        for column, key in enumerate(COLUMNS):
+            self.table.horizontalHeaderItem(column).setToolTip(field_tooltip(key, fields[key]))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setMinimumHeight(150)
-        self.table.itemChanged.connect(lambda _item: self.edited.emit())
+        self.table.itemChanged.connect(lambda _item: (self.edited.emit(), self.user_edited.emit()))
         self.add_button, self.remove_button = QPushButton("Add agent"), QPushButton("Remove selected")
-        self.add_button.clicked.connect(lambda: self.add_agent())
-        self.remove_button.clicked.connect(self.remove_selected)
+        self.add_button.clicked.connect(lambda: (self.add_agent(), self.user_edited.emit()))
+        self.remove_button.clicked.connect(lambda: (self.remove_selected(), self.user_edited.emit()))
         self.error = error_label()
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_button)

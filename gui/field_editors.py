@@ -9,7 +9,8 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 CUDA_HINT = "no CUDA device is available here: a run with device = 'cuda' will fail; use cpu or auto"
@@ -61,10 +62,47 @@ def show_value(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+class QuietComboBox(QComboBox):
+    """A combo box that ignores the mouse wheel unless it has focus, so the wheel scrolls the form instead
+    of silently changing a setting under the pointer (a click gives it focus)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt's name
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()  # passed on to the parent: the scroll area scrolls
+
+
+def type_name(annotation: Any) -> str:
+    """A reader's name for a field's type: ``list of int``, ``one of: rlink, combo``, ``float``."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return "one of: " + ", ".join(str(a) for a in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        return type_name(typing.get_args(annotation)[0])
+    if origin is list:
+        (item,) = typing.get_args(annotation) or (Any,)
+        return f"list of {type_name(item)}"
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if args:  # a union such as float | None
+        return " or ".join(type_name(a) for a in args)
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def field_tooltip(name: str, info: Any) -> str:
+    """The schema's description of a field; its name and type when it has none."""
+    return info.description or f"{name} ({type_name(info.annotation)})"
+
+
 class FieldEditor(QWidget):
     """A line edit, a combo box (Literal fields) or a check box (bool fields), plus an error label."""
 
-    edited = Signal()
+    edited = Signal()  # any change of the value, typed or set
+    user_edited = Signal()  # a change made by the user (typing, clicking, choosing)
 
     def __init__(self, path: str, info: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,8 +113,8 @@ class FieldEditor(QWidget):
                      else "list" if origin is list else "text" if str in _types(annotation) else "number")
         self.default = None if info.is_required() else info.get_default(call_default_factory=True)
         self.widget = self._make_widget(annotation)
-        if info.description:
-            self.widget.setToolTip(info.description)
+        self.tooltip = field_tooltip(path.rsplit(".", 1)[-1], info)
+        self.widget.setToolTip(self.tooltip)
         self.error = error_label()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -86,20 +124,24 @@ class FieldEditor(QWidget):
 
     def _make_widget(self, annotation: Any) -> QWidget:
         if self.kind == "choice":
-            combo = QComboBox()
+            combo = QuietComboBox()
             for choice in typing.get_args(annotation):
                 combo.addItem(str(choice), choice)
             if self.path == "run.device" and not cuda_available():
-                combo.model().item(combo.findData("cuda")).setEnabled(False)  # greyed out
-                combo.setToolTip(CUDA_HINT)
+                item = combo.model().item(combo.findData("cuda"))
+                item.setEnabled(False)  # greyed out, and says why
+                item.setToolTip(CUDA_HINT)
             combo.currentIndexChanged.connect(lambda _i: self._changed())
+            combo.activated.connect(lambda _i: self.user_edited.emit())
             return combo
         if self.kind == "bool":
             box = QCheckBox()
+            box.clicked.connect(lambda _on: self.user_edited.emit())
             box.toggled.connect(lambda _on: self._changed())
             return box
         line = QLineEdit()
         line.textChanged.connect(lambda _text: self._changed())
+        line.textEdited.connect(lambda _text: self.user_edited.emit())
         return line
 
     def _changed(self) -> None:

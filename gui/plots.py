@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGridLayout, QWidget
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QImage, QPainter
+from PySide6.QtWidgets import QGridLayout, QTabWidget, QVBoxLayout, QWidget
 
 from gui.agent_picker import AgentPicker
-from gui.run_model import RunModel
+from gui.run_model import Curves, RunModel
 from gui.theme import THEMES, Theme
 
 # Repainting one plot costs ~5 ms offscreen on this class of machine (measured; twice that under load):
@@ -58,6 +59,12 @@ PANELS = (
           ("error", "see legend"), log_y=True, legend=BOTTOM_RIGHT),
 )
 MARKET_CURVES = ("sigma", "mu_mean", "mu_path", "S_path")
+OVERLAID = ("sigma", "mu_mean")  # other runs' curves: path means, comparable whatever the paths
+# Narrow windows show the plots in tabs of a few plots each; wide ones in one grid of three columns.
+PAGES = (("Market", ("sigma", "mu_mean", "mu_path", "S_path"), 2),
+         ("Agents", ("rates", "holdings", "picker"), 3),
+         ("Training", ("losses", "errors"), 2))
+EXPORT_SIZE = (640, 420)  # pixels per plot in an exported PNG
 ERROR_LABELS = {"eval/clearing": "clearing (shares²/year²)", "eval/terminal": "terminal (price²)",
                 "eval/sigma_error": "σ sup rel. error vs oracle"}
 
@@ -90,24 +97,67 @@ class PlotsPanel(QWidget):
         self.agent_picker = AgentPicker()
         self.agent_picker.changed.connect(self._rebuild_agent_curves)
         self._agent_curves: dict[tuple[str, int, str], pg.PlotDataItem] = {}
+        self._overlays: list[tuple[str, Curves]] = []
         self._drawn = (-1, -1)  # the model's (curves_version, losses_version) last seen
         self._dirty: dict[str, None] = {}  # plots to redraw, oldest first (a re-dirtied plot keeps its place)
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(4)
-        for i, panel in enumerate(PANELS):
-            widget = self._make_plot(panel)
-            grid.addWidget(widget, i // 3, i % 3)
-        grid.addWidget(self.agent_picker, 2, 2)
+        for panel in PANELS:
+            self._make_plot(panel)
         for key in MARKET_CURVES:
             self._curve(key, "learned", "learned")
             self._curve(key, "oracle", "oracle")
+        self.tabs: QTabWidget | None = None  # the narrow arrangement
+        self.wide: bool | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.arrange(wide=True)
         self.apply_theme(theme)
+
+    # --- arrangement ---------------------------------------------------------------------------------
+    def arrange(self, wide: bool, extra_tabs: tuple[tuple[str, QWidget], ...] = ()) -> None:
+        """One grid of three columns (wide), or tabs of a few plots each plus ``extra_tabs`` (narrow)."""
+        if wide == self.wide:
+            return
+        self.wide = wide
+        layout = self.layout()
+        old = layout.takeAt(0)
+        if wide:
+            container = QWidget()
+            grid = self._grid(container)
+            for i, key in enumerate([p.key for p in PANELS] + ["picker"]):
+                grid.addWidget(self._widget(key), i // 3, i % 3)
+            self.tabs = None
+        else:
+            container = self.tabs = QTabWidget()
+            for title, keys, columns in PAGES:
+                page = QWidget()
+                grid = self._grid(page)
+                for i, key in enumerate(keys):
+                    grid.addWidget(self._widget(key), i // columns, i % columns)
+                if "picker" in keys:
+                    grid.setColumnStretch(2, 0)
+                    grid.setColumnStretch(0, 1)
+                    grid.setColumnStretch(1, 1)
+                container.addTab(page, title)
+            for title, widget in extra_tabs:
+                container.addTab(widget, title)
+        layout.addWidget(container)
+        if old is not None and old.widget() is not None:
+            old.widget().deleteLater()
+
+    @staticmethod
+    def _grid(parent: QWidget) -> QGridLayout:
+        grid = QGridLayout(parent)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(4)
+        return grid
+
+    def _widget(self, key: str) -> QWidget:
+        return self.agent_picker if key == "picker" else self.plots[key]
 
     # --- construction --------------------------------------------------------------------------------
     def _make_plot(self, panel: Panel) -> pg.PlotWidget:
         widget = pg.PlotWidget()
-        widget.setMinimumSize(240, 180)
+        widget.setMinimumSize(200, 150)
         item = widget.getPlotItem()
         item.showGrid(x=True, y=True, alpha=0.22)
         item.addLegend(offset=panel.legend, labelTextSize="8pt", verSpacing=-8)
@@ -135,7 +185,8 @@ class PlotsPanel(QWidget):
     def _style(self, curve: pg.PlotDataItem) -> None:
         t = self.theme
         color = curve.color or (t.oracle if curve.role == "oracle" else t.learned)
-        style = Qt.PenStyle.DashLine if curve.role == "oracle" else Qt.PenStyle.SolidLine
+        style = {"oracle": Qt.PenStyle.DashLine, "overlay": Qt.PenStyle.DotLine}.get(curve.role,
+                                                                                     Qt.PenStyle.SolidLine)
         width = 1.2 if curve.role == "faint" else 2
         curve.setPen(pg.mkPen(color, width=width, style=style))
         if curve.opts.get("symbol"):
@@ -173,6 +224,23 @@ class PlotsPanel(QWidget):
                     self._agent_curves[(plot, i, role)] = self._curve(plot, name, role, color,
                                                                       key=f"{plot}:agent {i}:{role}")
         self._mark("rates", "holdings")
+
+    # --- other runs ----------------------------------------------------------------------------------
+    def set_overlays(self, runs: list[tuple[str, Curves]]) -> None:
+        """Draw other runs' mean curves (dotted) beside the shown run, each labelled in the legend."""
+        for key in [k for k in self.curves if k.startswith("overlay:")]:
+            plot = key.split(":")[1]
+            self.plots[plot].getPlotItem().removeItem(self.curves.pop(key))
+        self._overlays = list(runs)
+        for n, (label, curves) in enumerate(self._overlays):
+            color = self.theme.series[(n + 3) % len(self.theme.series)]
+            for plot in OVERLAID:
+                curve = self._curve(plot, label, "overlay", color, key=f"overlay:{plot}:{n}")
+                curve.setData(*self._market_xy(curves, plot), connect="finite")
+
+    @property
+    def overlay_labels(self) -> list[str]:
+        return [label for label, _curves in self._overlays]
 
     # --- drawing -------------------------------------------------------------------------------------
     def refresh(self, model: RunModel, force: bool = False) -> bool:
@@ -275,7 +343,43 @@ class PlotsPanel(QWidget):
         for curve in self.curves.values():
             self._style(curve)
         self._rebuild_agent_curves()
+        self.set_overlays(self._overlays)  # in the new theme's colours
 
-    def save_png(self, path: str) -> bool:
-        """Write the whole grid of plots as one PNG."""
-        return bool(self.grab().save(str(path), "PNG"))
+    def render_image(self, header: list[str], columns: int = 3) -> QImage:
+        """The plots alone (no widgets), three to a row, under a header of title and parameter lines."""
+        width, height = EXPORT_SIZE
+        line = 26
+        top = 16 + line * len(header)
+        rows = -(-len(PANELS) // columns)
+        image = QImage(width * columns, top + height * rows, QImage.Format.Format_ARGB32)
+        image.fill(QColor(self.theme.plot_background))
+        painter = QPainter(image)
+        painter.setPen(QColor(self.theme.plot_foreground))
+        for i, text in enumerate(header):
+            font = QFont(self.font())
+            font.setPointSizeF(13 if i == 0 else 10)
+            font.setBold(i == 0)
+            painter.setFont(font)
+            painter.drawText(QRectF(12, 8 + i * line, image.width() - 24, line),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+        for i, panel in enumerate(PANELS):
+            cell = QRectF(width * (i % columns), top + height * (i // columns), width, height)
+            self._render_plot(painter, panel.key, cell)
+        painter.end()
+        return image
+
+    def _render_plot(self, painter: QPainter, key: str, cell: QRectF) -> None:
+        """Paint one plot laid out at the cell's size, whatever its size on screen (a plot in a hidden tab
+        has never been laid out); its on-screen layout is put back afterwards."""
+        item = self.plots[key].getPlotItem()
+        old = item.geometry()
+        item.setGeometry(QRectF(0, 0, cell.width(), cell.height()))
+        item.layout.activate()
+        painter.fillRect(cell, QColor(self.theme.plot_background))
+        item.scene().render(painter, cell, item.sceneBoundingRect())
+        item.setGeometry(old)
+        item.layout.activate()
+
+    def save_png(self, path: str, header: list[str] | None = None) -> bool:
+        """Write every plot, with a header, as one PNG; False when the file could not be written."""
+        return bool(self.render_image(header or []).save(str(path), "PNG"))

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QStyle, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QStyle,
+    QWidget,
+)
 
 from gui.run_model import RunModel
 
@@ -29,15 +39,21 @@ class RunControls(QWidget):
         self.progress.setRange(0, PROGRESS_SCALE)
         self.progress.setTextVisible(True)
         self.progress.setFormat("ready")
-        self.progress.setMinimumWidth(420)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        for button in (self.run_button, self.pause_button, self.stop_button):
-            layout.addWidget(button)
-        layout.addWidget(self.progress, stretch=3)
-        layout.addWidget(self.status, stretch=2)
+        self.progress.setMinimumWidth(200)
+        # one line each, elided to the width; the whole text is in the tooltip and the message log
+        self.status = ElidedLabel()
+        self.estimate = ElidedLabel()
+        layout = QGridLayout(self)
+        layout.setContentsMargins(4, 4, 4, 2)
+        layout.setVerticalSpacing(2)
+        for column, button in enumerate((self.run_button, self.pause_button, self.stop_button)):
+            layout.addWidget(button, 0, column)
+        layout.addWidget(self.progress, 0, 3)
+        line = QHBoxLayout()
+        line.addWidget(self.estimate, stretch=2)
+        line.addWidget(self.status, stretch=3)
+        layout.addLayout(line, 1, 0, 1, 4)
+        layout.setColumnStretch(3, 1)
         self.run_button.clicked.connect(self.run_requested)
         self.pause_button.clicked.connect(self._toggle_pause)
         self.stop_button.clicked.connect(self.stop_requested)
@@ -61,3 +77,32 @@ class RunControls(QWidget):
         self.progress.setValue(int(round(model.fraction * PROGRESS_SCALE)))
         self.progress.setFormat(model.progress_text())
         self.status.setText(model.message)
+        self.status.setVisible(bool(model.message))  # an empty status leaves its room to the estimate
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that shortens its text with "…" to fit, the full text in its tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        if text != self.full:
+            self.full = text
+            self.setToolTip(text)
+        self._elide()
+
+    def text(self) -> str:
+        return self.full
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt's name
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        metrics = QFontMetrics(self.font())
+        shown = metrics.elidedText(self.full, Qt.TextElideMode.ElideRight, max(self.width(), 40))
+        super().setText(shown)

@@ -8,6 +8,7 @@ so the model is tested without a display and could be fed from another process u
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -107,7 +108,11 @@ class RunModel:
         self.oracle: Curves | None = None
         self.oracle_name: str | None = None
         self.snapshots = 0
+        self.ended_status = ""  # what the solver's RunEnded said, whatever new values it may take
         self._recent: deque[tuple[int, float]] = deque(maxlen=ETA_WINDOW)
+        # Paused time is kept out of the speed: the solver's elapsed_s keeps counting while it waits.
+        self._paused_total = 0.0
+        self._paused_at: float | None = None
         self._bump_all()
 
     # --- feeding -------------------------------------------------------------------------------------
@@ -117,7 +122,7 @@ class RunModel:
             self.round, self.phase, self.iteration = event.round, event.phase, event.iteration
             self.step, self.elapsed_s = event.step, event.elapsed_s
             self.losses.append(event.step, event.losses)
-            self._recent.append((event.step, event.elapsed_s))
+            self._recent.append((event.step, event.elapsed_s - self._paused_total))
             self.losses_version += 1
         elif isinstance(event, Snapshot):
             self.curves = Curves.from_snapshot(event)
@@ -134,12 +139,15 @@ class RunModel:
             self.round, self.phase, self.phase_iterations, self.iteration = (
                 event.round, event.phase, event.iterations, -1)
         elif isinstance(event, RunStarted):
+            # the solver process sends the oracle before training starts: keep it over the reset
+            oracle, oracle_name = self.oracle, self.oracle_name
             self.reset(event.scenario_name, event.agent_names)
+            self.oracle, self.oracle_name = oracle, oracle_name
             self.rounds, self.total_iterations, self.status = event.rounds, event.total_iterations, "running"
         elif isinstance(event, RunEnded):
-            self.step, self.message = event.step, event.message
-            # solve() still evaluates on the test set after training ends
-            self.status = "evaluating" if event.status in ("completed", "interrupted") else event.status
+            self.step, self.message, self.ended_status = event.step, event.message, str(event.status)
+            # solve() still evaluates on the test set after training ends, unless the run broke down
+            self.status = event.status if event.status in ("diverged", "failed") else "evaluating"
         self.version += 1
 
     def set_oracle(self, name: str | None, paths) -> None:  # noqa: ANN001 - marketeq.Paths or None
@@ -151,6 +159,16 @@ class RunModel:
     def set_status(self, status: str, message: str = "") -> None:
         self.status, self.message = status, message
         self.version += 1
+
+    def set_paused(self, paused: bool, now: float | None = None) -> None:
+        """Pause or resume the clock of the ETA (``now``: a monotonic time in seconds, for tests)."""
+        now = time.monotonic() if now is None else now
+        if paused and self._paused_at is None:
+            self._paused_at = now
+        elif not paused and self._paused_at is not None:
+            self._paused_total += now - self._paused_at
+            self._paused_at = None
+        self.set_status("paused" if paused else "running")
 
     def load_result(self, result: RunResult) -> None:
         """Show a finished (or stopped, or opened) result: its history and its test-set curves."""
@@ -207,7 +225,8 @@ class RunModel:
         """One line for the progress bar: round, phase, iteration, step and ETA."""
         if self.status == "idle":
             return "ready"
-        parts = [self.status]
+        parts = [f"{self.status} ({self.ended_status})" if self.status == "evaluating" and self.ended_status
+                 else self.status]
         live = self.status in ("running", "paused", "stopping")
         if self.rounds:
             parts.append(f"round {self.round + 1}/{self.rounds}")

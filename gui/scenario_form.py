@@ -6,6 +6,7 @@ the message shown beside a field is exactly the CLI's one-line ``ScenarioError``
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,6 @@ from typing import Any
 import tomli_w
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
 )
 
 import marketeq
+from gui import dialogs
 from gui.agents_table import AgentsTable
-from gui.field_editors import FieldEditor, error_label
+from gui.field_editors import FieldEditor, QuietComboBox, error_label
 
 SECTIONS = ("market", "frictions", "solver", "run")
 VALIDATE_DELAY_MS = 200
@@ -45,46 +46,64 @@ def shipped_scenarios() -> list[Path]:
     return [found[name] for name in sorted(found)]
 
 
+def number_agents(message: str, names: list[str]) -> str:
+    """The engine's ``agents[1].gamma`` as the table counts, from 1: ``agent 2 (balanced) gamma``."""
+    def one(match: re.Match) -> str:
+        i = int(match.group(1))
+        name = f" ({names[i]})" if i < len(names) and names[i] else ""
+        return f"agent {i + 1}{name}" + (" " if match.group(2) else "")
+
+    return re.sub(r"agents\[(\d+)\](\.?)", one, message)
+
+
 class ScenarioForm(QWidget):
     """Edits one scenario; :attr:`scenario` is the last valid one (``None`` while the form has an error)."""
 
     changed = Signal()  # after each validation
     validity_changed = Signal(bool)
+    modified_changed = Signal(bool)
+    notice = Signal(str)  # what a file action did, for the message log
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.path: Path | None = None
         self.scenario: marketeq.Scenario | None = None
         self.editors: dict[str, FieldEditor] = {}
+        self.modified = False  # edited by the user since it was loaded or saved
         self._valid = False
         self._timer = QTimer(self, singleShot=True, interval=VALIDATE_DELAY_MS)
         self._timer.timeout.connect(self.validate)
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setContentsMargins(4, 0, 0, 0)
         outer.addLayout(self._file_row())
         self.file_label = QLabel("no file")
         self.file_label.setWordWrap(True)
         self.general_error = error_label()
+        self.lock_label = QLabel("Locked while a run is in progress: the form is the scenario being run.")
+        self.lock_label.setWordWrap(True)
+        self.lock_label.hide()
         outer.addWidget(self.file_label)
+        outer.addWidget(self.lock_label)
         outer.addWidget(self.general_error)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self._build_fields())
-        outer.addWidget(scroll)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.fields = self._build_fields()
+        self.scroll.setWidget(self.fields)
+        outer.addWidget(self.scroll)
 
     # --- construction --------------------------------------------------------------------------------
     def _file_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.shipped = QComboBox()
+        self.shipped = QuietComboBox()
         self.shipped.addItem("Shipped scenarios…", None)
         for path in shipped_scenarios():
-            self.shipped.addItem(path.stem, str(path))
+            self.shipped.addItem(path.stem, str(path.resolve()))
         self.shipped.activated.connect(self._open_shipped)
-        open_button, save_button = QPushButton("Open…"), QPushButton("Save as…")
-        open_button.clicked.connect(self.open_dialog)
+        self.open_button, save_button = QPushButton("Open…"), QPushButton("Save as…")
+        self.open_button.clicked.connect(self.open_dialog)
         save_button.clicked.connect(self.save_dialog)
         row.addWidget(self.shipped, stretch=1)
-        row.addWidget(open_button)
+        row.addWidget(self.open_button)
         row.addWidget(save_button)
         return row
 
@@ -110,6 +129,7 @@ class ScenarioForm(QWidget):
     def _add_editor(self, form: QFormLayout, path: str, info: Any) -> None:
         editor = FieldEditor(path, info)
         editor.edited.connect(self._schedule)
+        editor.user_edited.connect(lambda: self.set_modified(True))
         self.editors[path] = editor
         form.addRow(path.rsplit(".", 1)[-1].replace("_", " "), editor)
 
@@ -122,6 +142,7 @@ class ScenarioForm(QWidget):
         layout.addWidget(hint)
         self.agents = AgentsTable()
         self.agents.edited.connect(self._schedule)
+        self.agents.user_edited.connect(lambda: self.set_modified(True))
         layout.addWidget(self.agents)
         return box
 
@@ -137,8 +158,47 @@ class ScenarioForm(QWidget):
 
     def set_scenario(self, scenario: marketeq.Scenario, path: Path | None = None) -> None:
         self.path = path
-        self.file_label.setText(str(path) if path else f"{scenario.name} (not saved)")
         self.set_data(scenario.model_dump(by_alias=True, exclude_none=True))
+        self._loaded(path)
+
+    def _loaded(self, path: Path | None) -> None:
+        """A file (or a result's scenario) now fills the form: not modified, the selector shows it."""
+        self.shipped.setCurrentIndex(self._shipped_index(path))
+        self.set_modified(False)
+
+    def _shipped_index(self, path: Path | None) -> int:
+        """The selector's entry for ``path`` (0, the prompt, when it is not a shipped scenario)."""
+        if path is None:
+            return 0
+        return max(self.shipped.findData(str(Path(path).resolve())), 0)
+
+    def set_modified(self, modified: bool) -> None:
+        if modified != self.modified:
+            self.modified = modified
+            self.modified_changed.emit(modified)
+        self._update_label()
+
+    def _update_label(self) -> None:
+        """Where the form came from and what state it is in; never a stale "(has errors)"."""
+        if self.path is not None:
+            text = str(self.path)
+        else:
+            name = self.editors["name"].value() if "name" in self.editors else None
+            text = f"{name or 'scenario'} (not saved)"
+        notes = [note for note, on in (("modified", self.modified), ("has errors", not self._valid)) if on]
+        self.file_label.setText(text + (f" · {', '.join(notes)}" if notes else ""))
+
+    def set_locked(self, locked: bool) -> None:
+        """Lock the fields while a run is in progress, so the form always shows what is being run."""
+        self.fields.setEnabled(not locked)
+        self.shipped.setEnabled(not locked)
+        self.open_button.setEnabled(not locked)
+        self.lock_label.setVisible(locked)
+
+    def may_discard(self) -> bool:
+        """True when the form holds no edits, or the user agrees to lose them."""
+        return not self.modified or dialogs.ask(
+            self, "Discard edits?", "The scenario has edits that are not saved. Discard them?")
 
     def data(self) -> dict[str, Any]:
         """The form as a scenario dictionary, with TOML keys; unparseable text is passed on as text."""
@@ -174,11 +234,13 @@ class ScenarioForm(QWidget):
         if valid != self._valid:
             self._valid = valid
             self.validity_changed.emit(valid)
+        self._update_label()
         self.changed.emit()
         return self.scenario
 
     def _show_error(self, exc: marketeq.ScenarioError) -> None:
-        field, message = exc.field, str(exc)
+        names = [agent.get("name", "") for agent in self.agents.agents()]
+        field, message = exc.field, number_agents(str(exc), names)
         if field.startswith("agents"):
             self.agents.set_error(message, field)
             return
@@ -214,8 +276,8 @@ class ScenarioForm(QWidget):
                 self.general_error.show()
                 return False
             self.path = path
-            self.file_label.setText(f"{path} (has errors)")
             self.set_data(data)
+            self._loaded(path)
             if self.scenario is not None:  # e.g. an unknown key the form cannot show
                 self.general_error.setText(str(exc))
                 self.general_error.show()
@@ -230,28 +292,50 @@ class ScenarioForm(QWidget):
             self.general_error.show()
             return False
         path = Path(path)
-        path.write_text(marketeq.scenario_to_toml(scenario), encoding="utf-8")
+        try:
+            path.write_text(marketeq.scenario_to_toml(scenario), encoding="utf-8")
+        except OSError as exc:
+            why = dialogs.writable_folder_error(path) or exc.strerror or str(exc)
+            self.general_error.setText(f"could not save {path}: {why}")
+            self.general_error.show()
+            return False
         self.path = path
-        self.file_label.setText(str(path))
+        self.notice.emit(f"saved scenario {path}")
+        self._loaded(path)
         return True
 
     def _open_shipped(self, index: int) -> None:
         path = self.shipped.itemData(index)
-        if path:
+        if path and self.may_discard():
             self.load_file(path)
+        else:  # kept the edits: the selector goes back to saying what the form holds
+            self.shipped.setCurrentIndex(self._shipped_index(self.path))
 
     def _start_dir(self) -> str:
-        return str(self.path.parent if self.path else (scenario_dirs() or [Path.cwd()])[0])
+        fallback = self.path.parent if self.path else (scenario_dirs() or [Path.cwd()])[0]
+        return dialogs.start_dir("scenario", fallback)
 
     def open_dialog(self) -> None:
+        if not self.may_discard():
+            return
         path, _ = QFileDialog.getOpenFileName(self, "Open scenario", self._start_dir(), "Scenario (*.toml)")
         if path:
+            dialogs.remember_dir("scenario", path)
             self.load_file(path)
 
-    def save_dialog(self) -> None:
+    def save_dialog(self) -> bool:
         path, _ = QFileDialog.getSaveFileName(self, "Save scenario", self._start_dir(), "Scenario (*.toml)")
-        if path:
-            self.save_file(path if path.endswith(".toml") else path + ".toml")
+        if not path:
+            return False
+        dialogs.remember_dir("scenario", path)
+        return self.save_file(path if path.endswith(".toml") else path + ".toml")
+
+    def save(self) -> bool:
+        """Ctrl+S: write back to the file the form came from, unless that is a shipped scenario."""
+        shipped = self.path is not None and self.path.resolve().parent in scenario_dirs()
+        if self.path is None or shipped:
+            return self.save_dialog()
+        return self.save_file(self.path)
 
 
 __all__ = ["ScenarioForm", "scenario_dirs", "shipped_scenarios"]

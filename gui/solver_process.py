@@ -8,6 +8,9 @@ The app starts :func:`run_scenario` in a spawned process. Everything it learns g
 - ``("finished", (RunResult, metric rows))`` or ``("failed", message)``;
 - ``("ended", None)`` last, whatever happened.
 
+:func:`gap_job` measures the equilibrium gap of a finished result the same way, sending
+``("gap_progress", (done, iterations))`` while it trains and ``("gap", GapReport)`` at the end.
+
 A process rather than a thread: the solver then never competes with the event loop for the GIL, and no Qt
 object is ever touched from two threads.
 """
@@ -76,5 +79,26 @@ def run_scenario(scenario: marketeq.Scenario, control: marketeq.RunControl, queu
     except Exception as exc:  # noqa: BLE001 - shown in the window
         logging.getLogger(__name__).exception("the run failed")
         queue.put(("failed", f"{type(exc).__name__}: {exc}"))
+    finally:
+        queue.put(("ended", None))
+
+
+GAP_PROGRESS_EVERY = 5  # iterations between progress messages
+
+
+def gap_job(result: marketeq.RunResult, iterations: int, queue: Any) -> None:
+    """The equilibrium gap of ``result`` (``marketeq.gap.result_gap``), reported through ``queue``."""
+    try:
+        prepare_child()
+        from marketeq.gap import result_gap
+
+        def progress(done: int, total: int) -> None:
+            if done % GAP_PROGRESS_EVERY == 0 or done == total:
+                queue.put(("gap_progress", (done, total)))
+
+        queue.put(("gap", result_gap(result, iterations, progress=progress)))
+    except Exception as exc:  # noqa: BLE001 - shown in the window
+        logging.getLogger(__name__).exception("the gap failed")
+        queue.put(("failed", f"gap: {type(exc).__name__}: {exc}"))
     finally:
         queue.put(("ended", None))

@@ -18,7 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 import marketeq
-from gui.solver_process import run_scenario
+from gui.solver_process import gap_job, run_scenario
 
 DRAIN_MS = 50  # how often the queue is read
 MAX_MESSAGES_PER_DRAIN = 2000  # a burst is spread over a few ticks instead of freezing one
@@ -34,6 +34,8 @@ class SolverRunner(QObject):
     oracle_ready = Signal(object)  # (name, numpy Paths) or None
     finished = Signal(object, object)  # RunResult, metric rows
     failed = Signal(str)
+    gap_progress = Signal(int, int)  # iterations done, iterations
+    gap_ready = Signal(object)  # marketeq.gap.GapReport
     stopped = Signal()  # the run has ended, whatever the outcome
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -44,6 +46,7 @@ class SolverRunner(QObject):
         self._queue: Any = None
         self._control: marketeq.RunControl | None = None
         self._ended_at: float | None = None  # when the child said its last word
+        self.job = ""  # "run" or "gap" while one is in progress
         self._timer = QTimer(self, interval=DRAIN_MS)
         self._timer.timeout.connect(self.drain)
 
@@ -61,13 +64,20 @@ class SolverRunner(QObject):
         return self._control is not None and self._control.paused
 
     def start(self, scenario: marketeq.Scenario) -> None:
-        if self.running:
-            raise RuntimeError("a run is already in progress")
-        self._queue = self._context.Queue()
         self._control = marketeq.RunControl(self._context.Event)
-        self._process = self._context.Process(target=run_scenario, name="marketeq-solver", daemon=True,
-                                              args=(scenario, self._control, self._queue))
-        self._ended_at = None
+        self._spawn("run", run_scenario, scenario, self._control)
+
+    def start_gap(self, result: marketeq.RunResult, iterations: int) -> None:
+        """Measure the equilibrium gap of ``result`` in a solver process (Stop cancels it)."""
+        self._spawn("gap", gap_job, result, iterations)
+
+    def _spawn(self, job: str, target: Any, *args: Any) -> None:
+        if self.running:
+            raise RuntimeError(f"a {self.job} is already in progress")
+        self._queue = self._context.Queue()
+        self._process = self._context.Process(target=target, name=f"marketeq-{job}", daemon=True,
+                                              args=(*args, self._queue))
+        self.job, self._ended_at = job, None
         self._process.start()
         self._timer.start()
 
@@ -80,9 +90,12 @@ class SolverRunner(QObject):
             self._control.resume()
 
     def stop(self) -> None:
-        """Ask the run to stop at the next iteration; it still returns an evaluated partial result."""
+        """Ask the run to stop at the next iteration (it still returns an evaluated partial result);
+        a gap, which has nothing partial to return, is cancelled."""
         if self._control is not None:
             self._control.request_stop()
+        elif self.running:
+            self._finish("the gap was cancelled")
 
     def wait(self, timeout_ms: int = 60_000) -> bool:
         """Deliver messages until the run has ended (for closing the window and for tests).
@@ -133,6 +146,10 @@ class SolverRunner(QObject):
             self.finished.emit(*payload)
         elif kind == "failed":
             self.failed.emit(payload)
+        elif kind == "gap_progress":
+            self.gap_progress.emit(*payload)
+        elif kind == "gap":
+            self.gap_ready.emit(payload)
         elif kind == "ended":
             self._ended_at = time.monotonic()
 
@@ -140,6 +157,7 @@ class SolverRunner(QObject):
         """The run is over: reap the child and tell the window."""
         self._timer.stop()
         process, self._process, self._queue, self._control = self._process, None, None, None
+        self.job = ""
         process.join(0.5)
         if process.is_alive():
             log.warning("terminating the solver process %s", process.pid)

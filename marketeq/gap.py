@@ -95,19 +95,23 @@ def _one_thread() -> Iterator[None]:
 def best_response_gap(model: MarketModel, train: Paths, evaluate: Paths, iterations: int = DEFAULT_ITERATIONS,
                       *, hidden: int | None = None, lr: float = 1e-2, seed: int = 0,
                       agents: list[str] | None = None,
-                      training: str = "given paths") -> GapReport:
+                      training: str = "given paths",
+                      progress: Callable[[int, int], None] | None = None) -> GapReport:
     """Train every agent's best response on ``train`` and measure the gap on ``evaluate``.
 
     Both are paths of the same market (numpy or tensors); everything runs in float64 on the model's device.
     ``hidden``: width of the nonlinear part; by default 16 for power costs and none for quadratic costs,
-    whose best response to a market linear in the state is linear.
+    whose best response to a market linear in the state is linear. ``progress(done, iterations)`` is called
+    after each training iteration.
     """
     with _one_thread():
-        return _best_response_gap(model, train, evaluate, iterations, hidden, lr, seed, agents, training)
+        return _best_response_gap(model, train, evaluate, iterations, hidden, lr, seed, agents, training,
+                                  progress)
 
 
 def _best_response_gap(model: MarketModel, train: Paths, evaluate: Paths, iterations: int, hidden: int | None,
-                       lr: float, seed: int, agents: list[str] | None, training: str) -> GapReport:
+                       lr: float, seed: int, agents: list[str] | None, training: str,
+                       progress: Callable[[int, int], None] | None = None) -> GapReport:
     started = time.perf_counter()
     model = _float64(model)
     hidden = (0 if model.cost.q == 2.0 else 16) if hidden is None else hidden
@@ -118,7 +122,7 @@ def _best_response_gap(model: MarketModel, train: Paths, evaluate: Paths, iterat
                           model.device)
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(iterations, 1), eta_min=0.05 * lr)
-    for _ in range(iterations):
+    for done in range(iterations):
         index = torch.randperm(tr.n_paths, generator=generator)[:MINIBATCH].to(model.device)
         phi, phidot = tr.rollout(policy, index)
         # the agents' parameters are disjoint and Adam scales each one: the plain sum trains each alone
@@ -127,6 +131,8 @@ def _best_response_gap(model: MarketModel, train: Paths, evaluate: Paths, iterat
         loss.backward()
         optimizer.step()
         schedule.step()
+        if progress is not None:
+            progress(done + 1, iterations)
     best, own, idle = [], [], []
     with torch.no_grad():
         for chunk in torch.arange(ev.n_paths, device=model.device).split(MINIBATCH):
@@ -201,7 +207,8 @@ def _reproduces(simulate_fn: MarketFn, stored: Paths, model: MarketModel, n_path
 
 
 def result_gap(result: RunResult, iterations: int = DEFAULT_ITERATIONS, *, train_paths: int | None = None,
-               device: str = "cpu", hidden: int | None = None) -> GapReport:
+               device: str = "cpu", hidden: int | None = None,
+               progress: Callable[[int, int], None] | None = None) -> GapReport:
     """The equilibrium gap of a finished run, evaluated on its stored test paths.
 
     When the run's market can be rebuilt (oracle results; solvers from their stored weights) the best
@@ -231,4 +238,4 @@ def result_gap(result: RunResult, iterations: int = DEFAULT_ITERATIONS, *, train
         train, evaluate = stored.select(slice(0, half)), stored.select(slice(half, None))
         training = f"first {half} of the {n_stored} stored test paths (market not rebuilt)"
     return best_response_gap(model, train, evaluate, iterations, hidden=hidden, seed=seed,
-                             agents=list(result.scenario.agent_names), training=training)
+                             agents=list(result.scenario.agent_names), training=training, progress=progress)

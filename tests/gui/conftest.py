@@ -23,6 +23,38 @@ FAST = {"solver.schedule": "rounds", "solver.mu_mode": "learned", "solver.rounds
         "run.test_paths": 200, "run.device": "cpu"}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_settings(tmp_path_factory):
+    """Window size, theme and folders are remembered in a scratch place, never in the user's settings."""
+    from PySide6.QtCore import QSettings
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path_factory.mktemp("settings")))
+
+
+class Answers:
+    """Stands in for the user at every question the app asks: records it and gives ``reply``."""
+
+    def __init__(self) -> None:
+        self.reply = True
+        self.asked: list[str] = []
+
+    def __call__(self, _parent, title: str, _text: str, yes: str = "") -> bool:  # noqa: ARG002
+        self.asked.append(title)
+        return self.reply
+
+
+@pytest.fixture(autouse=True)
+def answers(monkeypatch) -> Answers:
+    """No modal dialog ever blocks a test; a test sets ``answers.reply`` to say no."""
+    from gui import dialogs
+
+    stub = Answers()
+    monkeypatch.setattr(dialogs, "ask", stub)
+    return stub
+
+
 @pytest.fixture(scope="session")
 def quickstart_path() -> Path:
     return QUICKSTART

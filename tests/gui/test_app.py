@@ -12,12 +12,13 @@ from gui.app import build_window
 from gui.theme import THEMES
 
 
-def run_python(code: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+def run_python(code: str, config: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter, with its settings in ``config``, not the user's."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": config}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180)
 
 
-def test_main_opens_the_window_and_returns_the_exit_code(quickstart_path):
+def test_main_opens_the_window_and_returns_the_exit_code(quickstart_path, tmp_path):
     """In a fresh process: ``main`` runs the real event loop, which a test's QApplication must not."""
     done = run_python(f"""
 import sys
@@ -33,7 +34,7 @@ def check_and_quit():
 application()
 QTimer.singleShot(200, check_and_quit)
 sys.exit(main([{str(quickstart_path)!r}, "--theme", "light"]))
-""")
+""", str(tmp_path))
     assert done.returncode == 3, done.stderr[-2000:]
     assert "scenario quickstart theme light" in done.stdout
 

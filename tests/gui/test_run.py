@@ -16,6 +16,7 @@ import marketeq
 from gui.app import build_window
 from gui.field_editors import cuda_available
 from gui.main_window import MainWindow
+from gui.results_panel import display_rows
 
 EVENT_KINDS = {"RunStarted", "PhaseStarted", "IterationEnded", "Snapshot", "PhaseEnded", "RunEnded"}
 TICK_MS = 10
@@ -76,7 +77,8 @@ def test_quickstart_runs_to_completion_and_feeds_every_plot(finished):
 def test_results_table_has_the_cli_rows(finished):
     results = finished.window.results
     assert results.result is not None and results.result.status == "completed"
-    assert results.rows() == marketeq.metric_rows(results.result)
+    names = list(results.result.scenario.agent_names)
+    assert results.rows() == display_rows(marketeq.metric_rows(results.result), names)
     assert results.export_button.isEnabled()
 
 

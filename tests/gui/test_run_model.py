@@ -101,3 +101,39 @@ def test_importing_gui_the_run_model_and_the_solver_process_loads_no_qt():
             "bad = [m for m in sys.modules if m.startswith(('PySide6', 'shiboken6', 'pyqtgraph'))]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_the_oracle_sent_before_training_survives_the_run_start():
+    """The solver process sends the oracle, then RunStarted: the overlay must be there from the start."""
+    model = RunModel()
+    model.reset("tiny", ("a", "b", "c"))
+    t = np.linspace(0, 0.2, K + 1)
+    oracle = type("P", (), {"t": t, "sigma": np.ones((2, K + 1)), "mu": np.ones((2, K + 1)),
+                            "S": np.ones((2, K + 1)), "phi": np.ones((2, K + 1, N)),
+                            "phidot": np.zeros((2, K + 1, N))})()
+    model.set_oracle("riccati", oracle)
+    model.apply(marketeq.RunStarted("tiny", "rlink", 1, 10, N, ("a", "b", "c")))
+    assert model.oracle is not None and model.oracle_name == "riccati"
+    np.testing.assert_array_equal(model.oracle.sigma, np.ones(K + 1))
+
+
+def test_eta_leaves_out_paused_time():
+    """50 s of pause on the solver's clock must not slow the measured speed (0.5 s per iteration)."""
+    model = RunModel()
+    model.apply(marketeq.RunStarted("tiny", "rlink", 1, 100, N, ("a", "b", "c")))
+    for step in range(1, 11):
+        model.apply(marketeq.IterationEnded(0, "agents", step - 1, step, {}, 0.5 * step))
+    model.set_paused(True, now=1000.0)
+    assert model.status == "paused" and math.isclose(model.eta_s, 0.5 * 90)
+    model.set_paused(False, now=1050.0)
+    for step in range(11, 13):  # the solver's elapsed time includes the 50 s it waited
+        model.apply(marketeq.IterationEnded(0, "agents", step - 1, step, {}, 50 + 0.5 * step))
+    assert model.status == "running" and math.isclose(model.eta_s, 0.5 * 88)
+
+
+def test_a_status_the_app_does_not_know_is_shown_as_it_comes():
+    model = RunModel()
+    feed(model)
+    model.apply(marketeq.RunEnded("converged", 12, "clearing 1e-4 < 2e-4"))  # a value newer than the app
+    assert model.status == "evaluating" and model.ended_status == "converged"
+    assert model.progress_text().startswith("evaluating (converged)")

@@ -6,7 +6,7 @@ import pytest
 
 import marketeq
 from gui.field_editors import CUDA_HINT, cuda_available
-from gui.scenario_form import ScenarioForm, shipped_scenarios
+from gui.scenario_form import ScenarioForm, number_agents, shipped_scenarios
 from marketeq.cli import main as cli_main
 
 
@@ -81,7 +81,8 @@ def test_agents_table_add_remove_and_cell_errors(form, tmp_path, capsys):
     assert form.validate().n_agents == 4
     form.agents.set_cell(1, "gamma", "-2")
     assert form.validate() is None
-    assert form.error_text("agents").startswith("agents[1].gamma = -2")
+    # the engine's agents[1] is the table's row 2, counted from 1 as the table counts
+    assert form.error_text("agents").startswith("agent 2 (balanced) gamma = -2")
     assert form.agents.table.item(1, 1).background().color().alpha() > 0  # the cell is tinted
     form.agents.set_cell(1, "gamma", "1.5")
     form.agents.table.selectRow(3)
@@ -96,7 +97,8 @@ def test_agents_own_lambda_column(form, tmp_path, capsys):
     form.agents.set_cell(0, "lambda", "-1")
     assert form.validate() is None
     message = form.error_text("agents")
-    assert message.startswith("agents[0].lambda = -1") and message == cli_message(tmp_path, capsys, form)
+    expected = number_agents(cli_message(tmp_path, capsys, form), ["cautious", "balanced", "bold"])
+    assert message.startswith("agent 1 (cautious) lambda = -1") and message == expected
     assert form.agents.table.item(0, 3).background().color().alpha() > 0
 
 
