@@ -20,6 +20,7 @@ from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths, simulate
 from marketeq.oracles.base import Oracle
 from marketeq.oracles.pde_grid import PdeGrid, Problem, Solution, solve_pde
+from marketeq.scenario import ScenarioError
 
 CURVE_PATHS = 1000  # paths of the internal seeded set behind sigma_curve
 
@@ -35,6 +36,17 @@ def problem_of(model: MarketModel) -> Problem:
     return Problem(float(model.alpha), float(model.beta), float(model.supply), float(model.horizon),
                    int(model.n_steps), as_pair(model.gamma), as_pair(model.xi), (float(lam[0]), float(lam[1])),
                    float(model.cost.q))
+
+
+def parse_grid(values: list[int] | tuple[int, ...]) -> PdeGrid:
+    """``NPHI NW [SUBSTEPS]`` (the CLI's ``--grid``) as a grid; ScenarioError (one line) when unusable."""
+    values = list(values)
+    ok = len(values) in (2, 3) and values[0] >= 21 and values[1] >= 9 and (len(values) == 2 or values[2] >= 1)
+    if not ok:
+        raise ScenarioError("--grid", " ".join(map(str, values)),
+                            "give NPHI NW [SUBSTEPS]: NPHI >= 21 points in phi, NW >= 9 in w, SUBSTEPS >= 1 "
+                            "PDE steps per scenario step (e.g. --grid 401 41 2)")
+    return PdeGrid(*values)
 
 
 @lru_cache(maxsize=8)
@@ -57,9 +69,11 @@ class PdeOracle(Oracle):
 
     @property
     def label(self) -> str:
-        g = self.grid
+        """What this reference is: its grid (as solved) and the estimated error."""
+        g, err = self.solution.grid, self.error_estimate()
         return (f"numerical reference (PDE), grid {g.n_phi} phi x {g.n_w} w x {g.substeps * self.problem.n_steps} "
-                "steps")
+                f"steps; change against a coarser grid: sigma_0 {err['sigma0']:.1e}, mu_0 {err['mu0']:.1e}, "
+                f"S_0 {err['S0']:.1e}")
 
     def _x(self, D: torch.Tensor, W: torch.Tensor) -> np.ndarray:
         """Agent 1's distance to its frictionless holding, x = phi^1 - phibar^1 + k W."""

@@ -92,6 +92,8 @@ class Problem:
         q, lam = self.q, max(self.lam)
         gamma = 0.5 * (self.gamma[0] + self.gamma[1])
         k = abs(self.k)
+        if k == 0:  # no endowment risk: nobody trades and x stays 0; any band will do
+            return 1.0
         c = (2.0 ** ((q - 1.0) / (q + 2.0)) * (q * gamma * self.alpha**2 / lam) ** (1.0 / (q + 2.0))
              * k ** (-2.0 * q / (q + 2.0)))
         return min(1.0 / c, k * math.sqrt(self.horizon))
