@@ -160,8 +160,8 @@ def make_oracle(model: MarketModel, method: str = "auto", grid: PdeGrid | None =
     except ValueError as exc:
         raise ScenarioError("--method", method, str(exc)) from None
     if grid is not None and not isinstance(oracle, PdeOracle):
-        raise ScenarioError("--grid", f"{grid.n_phi} {grid.n_w}", "only the PDE reference (two agents, q < 2) "
-                            "has a grid")
+        raise ScenarioError("--grid", f"{grid.n_phi} {grid.n_w}",
+                            "only the PDE reference (two agents, q < 2) has a grid")
     return oracle
 
 

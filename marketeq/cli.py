@@ -161,7 +161,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_oracle(args: argparse.Namespace) -> int:
     from marketeq.api import oracle_result
     from marketeq.hdf5 import write_result
-
     from marketeq.oracles.pde import parse_grid
 
     scenario = _load(args.scenario)
@@ -393,8 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
                                            "PDE reference for two agents with power costs)")
     oracle.add_argument("scenario")
     oracle.add_argument("-o", "--output", help="write the oracle as a result file")
-    oracle.add_argument("--method", default="auto", help="auto (the reference: frictionless, riccati, or pde for "
-                                                         "two agents with q < 2), pde, leading-order, ...")
+    oracle.add_argument("--method", default="auto",
+                        help="auto (the reference: frictionless, riccati, or pde for two agents with q < 2), "
+                             "pde, leading-order, ...")
     oracle.add_argument("--grid", nargs="+", type=int, metavar="N",
                         help="the PDE's grid: NPHI NW [SUBSTEPS] (default 401 41 2)")
     oracle.set_defaults(func=cmd_oracle)

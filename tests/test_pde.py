@@ -28,8 +28,8 @@ def quadratic_cases(e2):
     """Three two-agent markets with different gamma, xi, lambda, T (and alpha)."""
     return {
         "E2 agents": e2.replace(**{"frictions.q": 2.0, "market.steps": 20}),
-        "risk-averse agent 1": e2.replace(**{"frictions.q": 2.0, "frictions.lambda": 3e-3, "market.horizon": 0.2,
-                                              "market.steps": 20},
+        "risk-averse agent 1": e2.replace(**{"frictions.q": 2.0, "frictions.lambda": 3e-3,
+                                              "market.horizon": 0.2, "market.steps": 20},
                                            agents=[{"gamma": 2.0, "xi": -1.0}, {"gamma": 0.5, "xi": 1.0}]),
         "long horizon": e2.replace(**{"frictions.q": 2.0, "frictions.lambda": 3e-2, "market.horizon": 1.0,
                                       "market.steps": 25, "market.alpha": 0.8},
@@ -78,7 +78,7 @@ def test_power_cost_refinement_changes_little_and_sits_near_leading_order(power)
     assert np.all(paths.phidot.sum(-1).numpy() == 0)
     distance = (paths.phi[..., 0] - model.phibar[0] + model.xi[0] * paths.W / model.alpha).numpy()
     towards = (paths.phidot[..., 0].numpy() * distance)[np.abs(distance) > 0.1] <= 0
-    assert towards.mean() > 0.99  # trades towards its frictionless holding (the no-trade point sits a little off)
+    assert towards.mean() > 0.99  # towards its frictionless holding (the no-trade point sits a little off)
     assert np.allclose(paths.sigma[:, -1].numpy(), model.alpha, atol=1e-6)
 
 

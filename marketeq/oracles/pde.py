@@ -34,8 +34,8 @@ def problem_of(model: MarketModel) -> Problem:
         raise ValueError("the PDE reference needs trading costs lambda > 0 for both agents")
     as_pair = lambda v: tuple(float(x) for x in v.detach().cpu())  # noqa: E731
     return Problem(float(model.alpha), float(model.beta), float(model.supply), float(model.horizon),
-                   int(model.n_steps), as_pair(model.gamma), as_pair(model.xi), (float(lam[0]), float(lam[1])),
-                   float(model.cost.q))
+                   int(model.n_steps), as_pair(model.gamma), as_pair(model.xi),
+                   (float(lam[0]), float(lam[1])), float(model.cost.q))
 
 
 def parse_grid(values: list[int] | tuple[int, ...]) -> PdeGrid:
@@ -71,9 +71,9 @@ class PdeOracle(Oracle):
     def label(self) -> str:
         """What this reference is: its grid (as solved) and the estimated error."""
         g, err = self.solution.grid, self.error_estimate()
-        return (f"numerical reference (PDE), grid {g.n_phi} phi x {g.n_w} w x {g.substeps * self.problem.n_steps} "
-                f"steps; change against a coarser grid: sigma_0 {err['sigma0']:.1e}, mu_0 {err['mu0']:.1e}, "
-                f"S_0 {err['S0']:.1e}")
+        return (f"numerical reference (PDE), grid {g.n_phi} phi x {g.n_w} w x "
+                f"{g.substeps * self.problem.n_steps} steps; change against a coarser grid: "
+                f"sigma_0 {err['sigma0']:.1e}, mu_0 {err['mu0']:.1e}, S_0 {err['S0']:.1e}")
 
     def _x(self, D: torch.Tensor, W: torch.Tensor) -> np.ndarray:
         """Agent 1's distance to its frictionless holding, x = phi^1 - phibar^1 + k W."""

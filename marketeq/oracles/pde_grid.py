@@ -1,7 +1,8 @@
 """Grid solver of the two-agent equilibrium PDE (model.md section 3, "Two agents, any q").
 
 Unknowns ``y(t, phi, w)`` (agent 1's marginal benefit) and ``p(t, phi, w)`` (the price), solved backward from
-``y(T) = 0``, ``p(T) = beta T + alpha w`` on the sheared coordinates ``x = phi - phibar_1 + k w``, ``k = xi_1/alpha``
+``y(T) = 0``, ``p(T) = beta T + alpha w`` on the sheared coordinates ``x = phi - phibar_1 + k w``,
+``k = xi_1/alpha``
 (agent 1's distance to its frictionless holding). In ``(x, w)`` the equations read
 
     u_t + a(y) u_x + 1/2 (k d_x + d_w)^2 u + source = 0,   sigma = (k d_x + d_w) p,
@@ -29,8 +30,10 @@ from scipy import ndimage
 from scipy.signal import savgol_filter
 
 W_SDS = 5.5  # w covers +- this many standard deviations of W_T
-X_SCALES = 8.0
-PAD_W = 12  # rows of linear continuation for p's departures in w (|c| dt/dw is a fraction of a cell)  # x covers +- this many tracking scales (see Problem.x_half_width)
+X_SCALES = 8.0  # x covers +- this many tracking scales (see Problem.x_half_width)
+# rows of linear continuation for p's departures in w (|c| dt/dw is a fraction of a cell; the spline
+# prefilter's mirror end is 12 rows away, where its error has decayed by 0.27^12)
+PAD_W = 12
 _GH_NODES, _GH_WEIGHTS = hermegauss(5)
 _GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()  # expectation over a standard normal
 
@@ -117,8 +120,8 @@ class Problem:
 
 @dataclass
 class Solution:
-    """``y`` and ``sigma`` (K+1, n_w, n_phi) at the scenario's times on the grid ``x`` (n_phi,) x ``w`` (n_w,);
-    ``s0`` = p(0, phibar_1, 0)."""
+    """``y`` and ``sigma`` (K+1, n_w, n_phi) at the scenario's times on the grid ``x`` (n_phi,) x
+    ``w`` (n_w,); ``s0`` = p(0, phibar_1, 0)."""
 
     problem: Problem
     grid: PdeGrid
@@ -139,8 +142,8 @@ class Solution:
 def _bspline_taps(frac: np.ndarray) -> tuple[np.ndarray, ...]:
     """Cubic B-spline weights of the coefficients at offsets -1, 0, 1, 2 for a fractional position."""
     f2, f3 = frac * frac, frac * frac * frac
-    return ((1.0 - frac) ** 3 / 6.0, (3.0 * f3 - 6.0 * f2 + 4.0) / 6.0, (-3.0 * f3 + 3.0 * f2 + 3.0 * frac + 1.0)
-            / 6.0, f3 / 6.0)
+    return ((1.0 - frac) ** 3 / 6.0, (3.0 * f3 - 6.0 * f2 + 4.0) / 6.0,
+            (-3.0 * f3 + 3.0 * f2 + 3.0 * frac + 1.0) / 6.0, f3 / 6.0)
 
 
 class _Stepper:
@@ -167,11 +170,12 @@ class _Stepper:
 
     # --- pieces -----------------------------------------------------------------------------------------
     def sigma(self, p: np.ndarray) -> np.ndarray:
-        """p_w at fixed phi = (k d_x + d_w) p inside, continued linearly to the two outermost rows and columns.
+        """p_w at fixed phi = (k d_x + d_w) p inside, continued linearly to the two outermost rows and
+        columns.
 
         d_w: fourth-order central differences. d_x: the derivative of a local quartic fit over 9 points
-        (Savitzky-Golay, also fourth order): it amplifies grid-scale noise less than the 5-point stencil, which
-        fed back through a(y) -> p -> sigma -> the source of y and blew up at fine x grids. One-sided
+        (Savitzky-Golay, also fourth order): it amplifies grid-scale noise less than the 5-point stencil,
+        which fed back through a(y) -> p -> sigma -> the source of y and blew up at fine x grids. One-sided
         differences at the edges fed the edge value of p back into its own source and blew up too."""
         d_x = savgol_filter(p, 9, 4, deriv=1, delta=self.dx, axis=1)[2:-2, 2:-2]
         d_w = (p[:-4, 2:-2] - 8.0 * p[1:-3, 2:-2] + 8.0 * p[3:-1, 2:-2] - p[4:, 2:-2]) / (12.0 * self.dw)
@@ -186,7 +190,8 @@ class _Stepper:
         return self.pb.rate(u[0]), f, 2.0 * self.A * sig + self.B, self.A * sig * sig
 
     def diffuse(self, u: np.ndarray, tau: float) -> np.ndarray:
-        """E[u(x + k Z sqrt(tau), w + Z sqrt(tau))], Z standard normal, by 5-point Gauss-Hermite quadrature."""
+        """E[u(x + k Z sqrt(tau), w + Z sqrt(tau))], Z standard normal, by 5-point Gauss-Hermite
+        quadrature."""
         pw, px = self.pad_w, self.pad_x
         c = np.pad(u, ((0, 0), (pw, pw), (px, px)), mode="reflect", reflect_type="odd")
         c = ndimage.spline_filter1d(ndimage.spline_filter1d(c, 3, axis=1, mode="mirror"), 3, axis=2,
