@@ -396,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto (the reference: frictionless, riccati, or pde for two agents with q < 2), "
                              "pde, leading-order, ...")
     oracle.add_argument("--grid", nargs="+", type=int, metavar="N",
-                        help="the PDE's grid: NPHI NW [SUBSTEPS] (default 401 41 2)")
+                        help="the PDE's grid: NPHI NW [SUBSTEPS] (default 401 31 4)")
     oracle.set_defaults(func=cmd_oracle)
     show = sub.add_parser("show", help="print a result file's metrics")
     show.add_argument("results")

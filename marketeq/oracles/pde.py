@@ -45,7 +45,7 @@ def parse_grid(values: list[int] | tuple[int, ...]) -> PdeGrid:
     if not ok:
         raise ScenarioError("--grid", " ".join(map(str, values)),
                             "give NPHI NW [SUBSTEPS]: NPHI >= 21 points in phi, NW >= 9 in w, SUBSTEPS >= 1 "
-                            "PDE steps per scenario step (e.g. --grid 401 41 2)")
+                            "PDE steps per scenario step (e.g. --grid 401 31 4)")
     return PdeGrid(*values)
 
 

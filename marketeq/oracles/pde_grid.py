@@ -43,13 +43,13 @@ class PdeGrid:
     """Resolution: points across the band in x (``n_phi``) and in w (``n_w``), PDE steps per scenario step."""
 
     n_phi: int = 401
-    n_w: int = 41
-    substeps: int = 2
+    n_w: int = 31
+    substeps: int = 4
 
     def coarser(self) -> PdeGrid:
         """About half the points in every direction (for the error estimate)."""
-        return PdeGrid(self.n_phi // 2 + 1 - (self.n_phi // 2) % 2, self.n_w // 2 + 1 - (self.n_w // 2) % 2,
-                       max(1, self.substeps // 2) if self.substeps > 1 else 1)
+        odd = lambda n: n // 2 + 1 - (n // 2) % 2  # noqa: E731 - keeps a node at x = 0 and w = 0
+        return PdeGrid(odd(self.n_phi), odd(self.n_w), max(1, self.substeps // 2))
 
 
 @dataclass(frozen=True)
@@ -236,13 +236,14 @@ class _Stepper:
             j0 = np.floor(row)
             base = i0.astype(np.intp) + j0.astype(np.intp) * nxp
             row_taps = list(zip((-nxp, 0, nxp, 2 * nxp), _bspline_taps(row - j0), strict=True))
-        c, flat = coef.reshape(coef.shape[0], -1), base.ravel()
-        out = np.zeros((coef.shape[0], flat.size))
+        # fields last, so one index fetches every field's coefficient from one place in memory
+        c, flat = np.ascontiguousarray(coef.reshape(coef.shape[0], -1).T), base.ravel()
+        out = np.zeros((flat.size, coef.shape[0]))
         for row_offset, tw in row_taps:
             tw = tw.ravel() if isinstance(tw, np.ndarray) else tw
             for b, tx in zip(range(-1, 3), taps_x, strict=True):
-                out += (tw * tx.ravel()) * c[:, flat + row_offset + b]
-        return out.reshape(coef.shape[0], *base.shape)
+                out += (tw * tx.ravel())[:, None] * c[flat + (row_offset + b)]
+        return out.T.reshape(coef.shape[0], *base.shape)
 
     def transport(self, u: np.ndarray) -> np.ndarray:
         """One semi-Lagrangian step with trapezoidal (Heun) characteristics and sources.
