@@ -69,7 +69,8 @@ def headline(oracle: PdeOracle, model: MarketModel) -> tuple[np.ndarray, Any]:
 
 def order(errors: list[float]) -> list[Any]:
     """log2 of the ratio of successive errors (halving the step each time)."""
-    return ["—", *(math.log2(a / b) if a > 0 and b > 0 else "—" for a, b in zip(errors, errors[1:]))]
+    pairs = zip(errors, errors[1:], strict=False)
+    return ["—", *(math.log2(a / b) if a > 0 and b > 0 else "—" for a, b in pairs)]
 
 
 def quadratic(quick: bool) -> list[dict[str, Any]]:
@@ -95,7 +96,8 @@ def quadratic(quick: bool) -> list[dict[str, Any]]:
         riccati = RiccatiOracle(model)
         err = {k: v.value for k, v in oracle_errors(model, paths, riccati.paths(test), riccati.s0).items()}
         rows.append([name, grid_text(grid, model.n_steps), err["oracle/sigma_sup_rel_error"],
-                     err["oracle/mu0_rel_error"], err["oracle/S0_abs_error"], err["oracle/rates_rel_mse"], wall])
+                     err["oracle/mu0_rel_error"], err["oracle/S0_abs_error"], err["oracle/rates_rel_mse"],
+                     wall])
     out.append(table("q = 2: PDE against the Riccati oracle (1000 seeded paths)", header, rows))
     # time refinement (the solution is linear in phi and w, so only time matters)
     model = MarketModel.from_scenario(cases["E2 agents, T 0.4, lambda 1e-2"])
@@ -108,12 +110,14 @@ def quadratic(quick: bool) -> list[dict[str, Any]]:
         err = {k: v.value for k, v in oracle_errors(model, PdeOracle(model, grid).paths(test), ref,
                                                      riccati.s0).items()}
         sups.append(err["oracle/sigma_sup_rel_error"])
-        rows.append([grid_text(grid, model.n_steps), err["oracle/sigma_sup_rel_error"], err["oracle/mu0_rel_error"],
+        rows.append([grid_text(grid, model.n_steps), err["oracle/sigma_sup_rel_error"],
+                     err["oracle/mu0_rel_error"],
                      err["oracle/S0_abs_error"], err["oracle/rates_rel_mse"]])
     for row, p in zip(rows, order(sups), strict=True):
         row.append(p)
     out.append(table("q = 2, E2's agents: error against Riccati under time refinement",
-                     ["grid", "sigma sup rel", "mu_0 rel", "S_0 abs", "rates rel MSE", "observed order"], rows))
+                     ["grid", "sigma sup rel", "mu_0 rel", "S_0 abs", "rates rel MSE", "observed order"],
+                     rows))
     return out
 
 
@@ -133,14 +137,16 @@ def power_refinement(quick: bool) -> dict[str, Any]:
             values, _ = headline(PdeOracle(model, grid), model)
             wall = time.perf_counter() - started
             delta = None if previous is None else np.abs(values - previous)
-            p = "—" if change is None or delta is None or delta.max() == 0 else math.log2(change / delta.max())
+            p = ("—" if change is None or delta is None or delta.max() == 0
+                 else math.log2(change / delta.max()))
             rows.append([direction, grid_text(grid, model.n_steps), *values.tolist(),
                          *(delta.tolist() if delta is not None else ["—"] * 4), wall, p])
             previous, change = values, None if delta is None else float(delta.max())
     return table("q = 3/2, E2: refinement one direction at a time around the default grid "
-                 f"{grid_text(DEFAULT, model.n_steps)} (change against the previous row; order from the sup change)",
-                 ["refined", "grid", "sigma_0", "mu_0", "S_0", "sup E sigma_t", "d sigma_0", "d mu_0", "d S_0",
-                  "d sup sigma", "s", "observed order"], rows)
+                 f"{grid_text(DEFAULT, model.n_steps)} (change against the previous row; order from the "
+                 "largest change)",
+                 ["refined", "grid", "sigma_0", "mu_0", "S_0", "sup E sigma_t", "d sigma_0", "d mu_0",
+                  "d S_0", "d sup sigma", "s", "observed order"], rows)
 
 
 def leading_order(quick: bool) -> dict[str, Any]:
@@ -166,14 +172,16 @@ def e2_reference(quick: bool) -> list[dict[str, Any]]:
     m = result.metrics
     out = [table("E2: `marketeq oracle` (PDE reference, default grid, 3000 test paths)",
                  ["wall time s", "sigma_0", "mu_0", "S_0", "terminal", "label"],
-                 [[wall, m["sigma0"].value, m["mu0"].value, m["S0"].value, m["terminal"].value, result.message]])]
+                 [[wall, m["sigma0"].value, m["mu0"].value, m["S0"].value, m["terminal"].value,
+                   result.message]])]
     record = ROOT / "docs" / "results" / "compare_e2.json"
     if record.exists():
         rows = []
         for row in json.loads(record.read_text())["tables"][0]["rows"]:
             if row[1] == "completed" and row[0] != "oracle":
                 s0, mu0, sigma0 = (float(v.split()[0]) for v in row[5:8])
-                rows.append([row[0], sigma0 / m["sigma0"].value - 1, mu0 / m["mu0"].value - 1, s0 - m["S0"].value])
+                rows.append([row[0], sigma0 / m["sigma0"].value - 1, mu0 / m["mu0"].value - 1,
+                             s0 - m["S0"].value])
         out.append(table("E2: the solver's recorded numbers (docs/results/compare_e2.json) against the PDE",
                          ["method", "sigma_0 rel", "mu_0 rel", "S_0 abs"], rows))
     rows = []
@@ -196,9 +204,11 @@ def main() -> None:
     started = time.perf_counter()
     tables = [*quadratic(args.quick), power_refinement(args.quick), leading_order(args.quick),
               *e2_reference(args.quick)]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
     record = {"title": "PDE reference: grid refinement, Riccati, leading order, E2", "git_commit": commit,
-              "command": command(), "machine": machine(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "command": command(), "machine": machine(),
+              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "wall_time_s": time.perf_counter() - started, "tables": tables}
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
