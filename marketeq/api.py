@@ -166,11 +166,11 @@ def make_oracle(model: MarketModel, method: str = "auto", grid: PdeGrid | None =
 
 
 def _oracle(model: MarketModel, test, method: str = "auto",  # noqa: ANN001
-            grid: PdeGrid | None = None) -> tuple[str, Paths, float, str] | None:
+            grid: PdeGrid | None = None) -> tuple[str, Paths, float, Oracle] | None:
     oracle = make_oracle(model, method, grid)
     if oracle is None:
         return None
-    return oracle.name, oracle.paths(test).numpy(), oracle.s0, getattr(oracle, "label", "")
+    return oracle.name, oracle.paths(test).numpy(), oracle.s0, oracle
 
 
 def oracle_paths(scenario: Scenario) -> tuple[str, Paths] | None:
@@ -193,7 +193,8 @@ def oracle_result(scenario: Scenario, method: str = "auto", grid: PdeGrid | None
     reference = _oracle(model, test, method, grid)
     if reference is None:
         return None
-    name, paths, s0, label = reference
+    name, paths, s0, oracle = reference
+    label = getattr(oracle, "label", "")  # the PDE's grid and error estimate (a coarser solve)
     metrics = compute_metrics(model, paths)
     metrics["S0"] = Metric(s0)  # the exact continuous-time value, not the path mean of a constant
     return RunResult(scenario=scenario, scenario_toml=scenario_to_toml(scenario), solver=f"oracle:{name}",
