@@ -5,7 +5,7 @@ benefit ``y(t, phi, w)`` and the price ``p(t, phi, w)``; here they are evaluated
 every other oracle: ``phi_{k+1} = phi_k + a(y(t_k, phi_k, W_k)) dt`` (agent 2 trades the opposite),
 ``sigma = p_w`` at the path's state, ``mu`` from the return identity, ``S_0 = p(0, phibar_1, 0)``.
 ``error_estimate`` is the change of sigma_0, mu_0 and S_0 against a grid with about half the points in every
-direction (an upper bound of the error for a convergent scheme).
+direction: a guide to the error, not a bound (sigma_0 converges slowly in phi, see docs/model.md).
 """
 
 from __future__ import annotations
