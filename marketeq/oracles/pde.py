@@ -49,7 +49,7 @@ def parse_grid(values: list[int] | tuple[int, ...]) -> PdeGrid:
     return PdeGrid(*values)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)
 def cached_solution(problem: Problem, grid: PdeGrid) -> Solution:
     """Solutions are reused: a run, its metrics table and the GUI overlay ask for the same one."""
     return solve_pde(problem, grid)
