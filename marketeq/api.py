@@ -16,10 +16,11 @@ from marketeq.metrics import compute_metrics
 from marketeq.model.brownian import brownian_test_set
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths
-from marketeq.oracles import reference_for
+from marketeq.oracles import ORACLES, Oracle, PdeOracle, reference_for
+from marketeq.oracles.pde_grid import PdeGrid
 from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance, seed_everything
-from marketeq.scenario import Scenario, scenario_to_toml
+from marketeq.scenario import Scenario, ScenarioError, scenario_to_toml
 from marketeq.solvers.adaptive import AdaptiveLinkSolver
 from marketeq.solvers.base import ResumeError, Solver
 from marketeq.solvers.combo import ComboSolver
@@ -155,11 +156,30 @@ def _checkpoint_sink(path: str | os.PathLike[str], scenario: Scenario, solver: s
     return save
 
 
-def _oracle(model: MarketModel, test) -> tuple[str, Paths, float] | None:  # noqa: ANN001
-    oracle = reference_for(model)
+def make_oracle(model: MarketModel, method: str = "auto", grid: PdeGrid | None = None) -> Oracle | None:
+    """The oracle ``method`` names ("auto": the scenario's reference, None when it has none); ``grid`` is the
+    PDE's. ScenarioError (one line) when the named oracle does not cover the market."""
+    if method != "auto" and method not in ORACLES:
+        raise ScenarioError("--method", method, f"choose from auto, {', '.join(ORACLES)}")
+    try:
+        if method == "auto":
+            oracle = reference_for(model, grid)
+        else:
+            oracle = ORACLES[method](model, grid) if method == "pde" else ORACLES[method](model)
+    except ValueError as exc:
+        raise ScenarioError("--method", method, str(exc)) from None
+    if grid is not None and not isinstance(oracle, PdeOracle):
+        raise ScenarioError("--grid", f"{grid.n_phi} {grid.n_w}",
+                            "only the PDE reference (two agents, q < 2) has a grid")
+    return oracle
+
+
+def _oracle(model: MarketModel, test, method: str = "auto",  # noqa: ANN001
+            grid: PdeGrid | None = None) -> tuple[str, Paths, float, Oracle] | None:
+    oracle = make_oracle(model, method, grid)
     if oracle is None:
         return None
-    return oracle.name, oracle.paths(test).numpy(), oracle.s0
+    return oracle.name, oracle.paths(test).numpy(), oracle.s0, oracle
 
 
 def oracle_paths(scenario: Scenario) -> tuple[str, Paths] | None:
@@ -171,23 +191,26 @@ def oracle_paths(scenario: Scenario) -> tuple[str, Paths] | None:
     return None if reference is None else reference[:2]
 
 
-def oracle_result(scenario: Scenario) -> RunResult | None:
-    """The oracle as a result of its own (metrics on the test set), for `marketeq oracle` and comparisons."""
+def oracle_result(scenario: Scenario, method: str = "auto", grid: PdeGrid | None = None) -> RunResult | None:
+    """An oracle as a result of its own (metrics on the test set), for `marketeq oracle` and comparisons:
+    ``method`` names it ("auto": the scenario's reference); the message says what it is (the PDE: its grid
+    and estimated error). None when ``method`` is "auto" and the scenario has no reference."""
     scenario, runtime = _runtime(scenario, "cpu", None)
     model = MarketModel.from_scenario(scenario, "cpu", torch.float64)
     test = brownian_test_set(runtime.seed, scenario.run.test_paths, model.n_steps, model.dt)
     started = time.perf_counter()
-    reference = _oracle(model, test)
+    reference = _oracle(model, test, method, grid)
     if reference is None:
         return None
-    name, paths, s0 = reference
+    name, paths, s0, oracle = reference
+    label = getattr(oracle, "label", "")  # the PDE's grid and error estimate (a coarser solve)
     metrics = compute_metrics(model, paths)
     metrics["S0"] = Metric(s0)  # the exact continuous-time value, not the path mean of a constant
     return RunResult(scenario=scenario, scenario_toml=scenario_to_toml(scenario), solver=f"oracle:{name}",
                      status="completed", provenance=provenance(Runtime(torch.device("cpu"), torch.float64,
                                                                         runtime.seed)),
                      history={"step": np.zeros(0, dtype=np.int64)}, paths=paths, metrics=metrics,
-                     oracle_name=name, wall_time_s=time.perf_counter() - started)
+                     oracle_name=name, message=label, wall_time_s=time.perf_counter() - started)
 
 
 def format_metric(metric: Metric | None) -> str:

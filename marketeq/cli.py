@@ -170,14 +170,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_oracle(args: argparse.Namespace) -> int:
     from marketeq.api import oracle_result
     from marketeq.hdf5 import write_result
+    from marketeq.oracles.pde import parse_grid
 
     scenario = _load(args.scenario)
-    result = oracle_result(scenario)
+    result = oracle_result(scenario, args.method, None if args.grid is None else parse_grid(args.grid))
     if result is None:
         raise CliError(f"{scenario.name}: no oracle for q = {scenario.frictions.q} with {scenario.n_agents} "
-                       "agents (exact: lambda = 0, or q = 2; approximate: two agents with one lambda)")
+                       "agents (lambda = 0, q = 2, or two agents with lambda > 0)")
     console = _console()
     console.print(_metrics_table(result, f"{scenario.name}: {result.oracle_name} oracle"))
+    if result.message:
+        console.print(result.message)
     if args.output:
         write_result(result, args.output)
         console.print(f"wrote {args.output}")
@@ -394,10 +397,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a scenario file")
     validate.add_argument("scenario")
     validate.set_defaults(func=cmd_validate)
-    oracle = sub.add_parser("oracle", help="the scenario's oracle on its test set (exact, or the "
-                                           "leading-order approximation for two agents with power costs)")
+    oracle = sub.add_parser("oracle", help="the scenario's oracle on its test set (exact, or the numerical "
+                                           "PDE reference for two agents with power costs)")
     oracle.add_argument("scenario")
     oracle.add_argument("-o", "--output", help="write the oracle as a result file")
+    oracle.add_argument("--method", default="auto",
+                        help="auto (the reference: frictionless, riccati, or pde for two agents with q < 2), "
+                             "pde, leading-order, ...")
+    oracle.add_argument("--grid", nargs="+", type=int, metavar="N",
+                        help="the PDE's grid: NPHI NW [SUBSTEPS] (default 401 31 4)")
     oracle.set_defaults(func=cmd_oracle)
     show = sub.add_parser("show", help="print a result file's metrics")
     show.add_argument("results")

@@ -19,6 +19,7 @@ import numpy as np
 from marketeq.api import oracle_result, solve
 from marketeq.callbacks import HistoryRecorder
 from marketeq.gap import DEFAULT_ITERATIONS, result_gap
+from marketeq.oracles import oracle_names
 from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance
 from marketeq.scenario import Scenario, ScenarioError, scenario_to_toml
@@ -33,7 +34,8 @@ class Method:
 
     name: str
     label: str
-    overrides: dict[str, object] | None  # None: the oracle
+    overrides: dict[str, object] | None  # None: an oracle
+    oracle: str = "auto"  # which oracle, when overrides is None
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
@@ -44,7 +46,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            {"solver.method": "rlink", "solver.mu_mode": "implied"}),
     Method("combo", "combo (joint training)", {"solver.method": "combo"}),
     Method("fbsde", "deep FBSDE", {"solver.method": "fbsde"}),
-    Method("oracle", "oracle", None),
+    Method("oracle", "oracle (the reference: exact, or the PDE for two agents with q < 2)", None),
+    Method("leading-order", "leading-order approximation (two agents, one lambda)", None, "leading-order"),
 )}
 DEFAULT_METHODS = ("rgan", "rgan-known", "combo", "fbsde", "oracle")
 # Table columns: (metric key, heading).
@@ -77,7 +80,10 @@ def run_method(scenario: Scenario, method: str, callbacks: Sequence[Callback] = 
     spec = METHODS[method]
     started = time.perf_counter()
     if spec.overrides is None:
-        return oracle_result(scenario if seed is None else scenario.replace(**{"run.seed": seed}))
+        seeded = scenario if seed is None else scenario.replace(**{"run.seed": seed})
+        if spec.oracle != "auto" and spec.oracle not in oracle_names(seeded):
+            return None
+        return oracle_result(seeded, spec.oracle)
     try:
         variant = scenario.replace(**spec.overrides)
     except ScenarioError as exc:
@@ -170,9 +176,10 @@ def plot_comparison(results: dict[str, RunResult], stem: str | Path, path_index:
         for i, (name, result) in enumerate(drawn.items()):
             p = result.paths
             values = np.asarray(pick(p))
-            style = {"color": f"C{i}", "linestyle": "--" if name == "oracle" else "-", "linewidth": 1.4}
+            dashes = {"oracle": "--", "leading-order": ":"}
+            style = {"color": f"C{i}", "linestyle": dashes.get(name, "-"), "linewidth": 1.4}
             if values.ndim == 1:
-                label = result.solver.removeprefix("oracle:") if name == "oracle" else name
+                label = result.solver.removeprefix("oracle:") if name in dashes else name
                 ax.plot(p.t, values, label=label, **style)
             else:  # one line per agent, labelled once per method
                 for n in range(values.shape[1]):

@@ -12,7 +12,14 @@ from scipy.integrate import solve_ivp
 from marketeq import load_scenario
 from marketeq.model.brownian import brownian_test_set
 from marketeq.model.market import MarketModel
-from marketeq.oracles import LeadingOrderOracle, RiccatiOracle, TwoAgentTanhOracle, reference_for
+from marketeq.oracles import (
+    LeadingOrderOracle,
+    RiccatiOracle,
+    TwoAgentTanhOracle,
+    oracle_names,
+    reference_for,
+    reference_name,
+)
 from marketeq.oracles.gfunction import TABLE, asymptote, fd_residual, g_curve, load_table, solve_g
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -85,8 +92,9 @@ def test_curve_is_odd_and_continuous_past_the_table():
 
 def test_e2_reference_numbers(e2):
     model = MarketModel.from_scenario(e2)
-    oracle = reference_for(model)
-    assert isinstance(oracle, LeadingOrderOracle) and not oracle.exact and "approximate" in oracle.name
+    oracle = LeadingOrderOracle(model)
+    assert reference_name(e2) == "pde" and "leading-order" in oracle_names(e2)  # available beside the PDE
+    assert not oracle.exact and "approximate" in oracle.name
     assert oracle.sigma == pytest.approx(1.072, abs=5e-4)
     assert oracle.mu0 == pytest.approx(0.766, abs=5e-4)
     s0 = (model.beta - model.gbar * model.supply * oracle.sigma**2) * model.horizon

@@ -6,10 +6,14 @@ structure a solver produces, so metrics compare both on identical paths.
 
 from __future__ import annotations
 
+import torch
+
 from marketeq.model.market import MarketModel
 from marketeq.oracles.base import Oracle
 from marketeq.oracles.frictionless import FrictionlessOracle
 from marketeq.oracles.leading_order import LeadingOrderOracle
+from marketeq.oracles.pde import PdeOracle
+from marketeq.oracles.pde_grid import PdeGrid
 from marketeq.oracles.riccati import RiccatiOracle
 from marketeq.oracles.tanh import TwoAgentTanhOracle
 from marketeq.scenario import Scenario
@@ -17,45 +21,56 @@ from marketeq.scenario import Scenario
 ORACLES: dict[str, type[Oracle]] = {
     "frictionless": FrictionlessOracle,
     "leading-order": LeadingOrderOracle,
+    "pde": PdeOracle,
     "riccati": RiccatiOracle,
     "tanh": TwoAgentTanhOracle,
 }
 
 
-def _reference(frictionless: bool, q: float, n_agents: int, one_lambda: bool, xi_1: float) -> str | None:
+def _reference(frictionless: bool, q: float, n_agents: int, all_costly: bool) -> str | None:
     if frictionless:
         return "frictionless"
     if q == 2.0:
         return "riccati"
-    if n_agents == 2 and one_lambda and xi_1 != 0:
-        return "leading-order"
+    if n_agents == 2 and all_costly:
+        return "pde"
     return None
 
 
 def reference_name(scenario: Scenario) -> str | None:
-    """Which reference answer a scenario has, without building it (the Riccati oracle solves an ODE):
-    "frictionless" (lambda = 0), "riccati" (q = 2), "leading-order" (two agents, q < 2, one lambda;
-    approximate) or None."""
+    """Which reference answer a scenario has, without building it (the Riccati oracle solves an ODE, the PDE
+    a grid): "frictionless" (lambda = 0), "riccati" (q = 2), "pde" (two agents, q < 2, every lambda > 0;
+    numerical, exact up to its grid) or None. The leading-order approximation is available by name."""
     lams = scenario.lams
-    return _reference(max(lams) == 0, scenario.frictions.q, scenario.n_agents, len(set(lams)) == 1,
-                      scenario.agents[0].xi)
+    return _reference(max(lams) == 0, scenario.frictions.q, scenario.n_agents, min(lams) > 0)
+
+
+def oracle_names(scenario: Scenario) -> list[str]:
+    """The oracles that apply to a scenario, the reference first."""
+    names = [reference_name(scenario)]
+    lams = scenario.lams
+    if scenario.n_agents == 2 and len(set(lams)) == 1 and lams[0] > 0 and scenario.agents[0].xi != 0:
+        names.append("leading-order")
+    return [n for n in dict.fromkeys(names) if n is not None]
 
 
 def oracle_for(model: MarketModel) -> Oracle | None:
-    """The exact equilibrium oracle of a market when one exists: frictionless (lambda = 0) or Riccati
-    (q = 2)."""
+    """The equilibrium oracle of a market when one exists: frictionless (lambda = 0), Riccati (q = 2) or the
+    two-agent PDE (q < 2, numerical)."""
     oracle = reference_for(model)
     return oracle if oracle is not None and oracle.exact else None
 
 
-def reference_for(model: MarketModel) -> Oracle | None:
-    """A curve to overlay: the exact oracle when there is one, else the leading-order approximation for two
-    agents with power costs (q < 2), else None. Check ``exact`` before treating it as the answer."""
+def reference_for(model: MarketModel, grid: PdeGrid | None = None) -> Oracle | None:
+    """A curve to overlay: the exact oracle when there is one (frictionless, Riccati), else the PDE reference
+    for two agents with power costs (q < 2; on ``grid``, by default :class:`PdeGrid`), else None."""
     cost = model.cost
-    one_lambda = cost.common_lam is not None
-    name = _reference(cost.frictionless, cost.q, model.n_agents, one_lambda, float(model.xi[0]))
+    lam = torch.as_tensor(cost.lam)
+    name = _reference(cost.frictionless, cost.q, model.n_agents, float(lam.min()) > 0)
+    if name == "pde":
+        return PdeOracle(model, grid)
     return None if name is None else ORACLES[name](model)
 
 
-__all__ = ["ORACLES", "FrictionlessOracle", "LeadingOrderOracle", "Oracle", "RiccatiOracle",
-           "TwoAgentTanhOracle", "oracle_for", "reference_for", "reference_name"]
+__all__ = ["ORACLES", "FrictionlessOracle", "LeadingOrderOracle", "Oracle", "PdeOracle", "RiccatiOracle",
+           "TwoAgentTanhOracle", "oracle_for", "oracle_names", "reference_for", "reference_name"]
