@@ -50,14 +50,24 @@ def describe(s: marketeq.Scenario) -> dict[str, float]:
             "exact_sigma_range": [float(sigma.min()), float(sigma.max())]}
 
 
+def verdict(row: dict) -> str:
+    if row["converged"]:
+        return "converged"
+    return "budget_exhausted" if row["message"].startswith("budget_exhausted") else row["status"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="seed of the family generator")
     parser.add_argument("--only", type=int, nargs="*", help="run only these member indices")
+    parser.add_argument("--schedule", choices=["default", "adaptive"], default="default",
+                        help="default: the scenario defaults; adaptive: solver.schedule = 'adaptive'")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     family = [member(rng, i) for i in range(args.members)]
+    if args.schedule == "adaptive":
+        family = [s.replace(**{"solver.schedule": "adaptive", "solver.mu_mode": "implied"}) for s in family]
     rows = []
     with Transcript() as transcript:
         print("| member | N | lambda | T | K | exact sigma_0 | verdict | rounds | sigma err | mu_0 err | rates rel MSE "
@@ -70,13 +80,15 @@ def main() -> None:
             result = marketeq.solve(scenario)
             wall = time.perf_counter() - started
             m = result.metrics
+            converged = m.get("convergence/converged")
             row = {"member": i, **info, "status": result.status, "message": result.message,
-                   "converged": bool(m["convergence/converged"].value), "rounds": m["convergence/rounds"].value,
+                   "converged": bool(converged is not None and converged.value),
+                   "rounds": m["convergence/rounds"].value if "convergence/rounds" in m else float("nan"),
                    "sigma": m["oracle/sigma_sup_rel_error"].value, "mu0": m["oracle/mu0_rel_error"].value,
                    "rates": m["oracle/rates_rel_mse"].value, "wall_s": wall}
             rows.append(row)
             print(f"| {i} | {info['N']} | {info['lambda']:.2g} | {info['T']:.2f} | {info['K']} | "
-                  f"{info['exact_sigma0']:.4f} | {'converged' if row['converged'] else 'budget_exhausted'} | "
+                  f"{info['exact_sigma0']:.4f} | {verdict(row)} | "
                   f"{row['rounds']:.0f} | {row['sigma']:.2%} | {row['mu0']:.2%} | {row['rates']:.2%} | {wall:.0f} |",
                   flush=True)
         summary = {}
@@ -88,8 +100,8 @@ def main() -> None:
         print(f"\n{len(rows)} members, {converged} converged; " + "; ".join(
             f"{k}: median {v['median']:.3g}, worst {v['worst']:.3g} (target {v['target']:g}, met by {v['met_by']})"
             for k, v in summary.items()))
-    save_record("family", "Quadratic family with Riccati answers, default settings",
-                {"generator_seed": args.seed, "members": rows, "summary": summary, "converged": converged,
+    save_record(f"family_{args.schedule}", f"Quadratic family with Riccati answers, {args.schedule} schedule",
+                {"generator_seed": args.seed, "schedule": args.schedule, "members": rows, "summary": summary, "converged": converged,
                  "transcript": transcript.text})
 
 

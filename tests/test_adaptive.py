@@ -73,7 +73,7 @@ def test_adaptive_run_converges_near_the_riccati_oracle_and_says_so(adaptive_res
     # 20 Euler steps: the discrete equilibrium itself is about 1% from the continuous sigma here
     assert m["oracle/sigma_sup_rel_error"].value < 0.02
     assert m["oracle/mu0_rel_error"].value < 0.03
-    assert m["oracle/rates_rel_mse"].value < 0.01
+    assert m["oracle/rates_rel_mse"].value < 0.02
     assert m["clearing"].value < 1e-20  # clearing is built into the policy
     assert np.isfinite(result.history["market/sigma_change"]).sum() == m["convergence/rounds"].value
 
