@@ -19,6 +19,14 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "docs" / "results"
+PUBLISHED = ROOT / "data" / "published"
+
+
+def published(name: str) -> dict[str, Any]:
+    """The paper's reported numbers for one scenario (``data/published/<name>.toml``), with their source."""
+    import tomllib
+
+    return tomllib.loads((PUBLISHED / f"{name}.toml").read_text())
 
 
 def machine() -> dict[str, Any]:

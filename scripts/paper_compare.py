@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from benchlib import ROOT, save_record
+from benchlib import ROOT, published, save_record
 
 import marketeq
 from marketeq.compare import (
@@ -31,11 +31,9 @@ from marketeq.compare import (
 )
 from marketeq.hdf5 import write_comparison
 
-SCENARIOS = {
-    "e1": ("paper_e1_quadratic_10_agents.toml", {"clearing": 2.30e-5, "terminal": 2.73e-7}),
-    "e2": ("paper_e2_power_2_agents.toml", {"clearing": 2.19e-6, "terminal": 1.30e-5}),
-    "e3": ("paper_e3_power_10_agents.toml", {"clearing": 9.32e-5, "terminal": 5.04e-6}),
-}
+# The scenario file and the published method's clearing and terminal errors, from data/published/.
+SCENARIOS = {key: (record["scenario"], {name: record[name] for name in ("clearing", "terminal")})
+             for key, record in ((key, published(key)) for key in ("e1", "e2", "e3"))}
 
 
 def checks(results: dict[str, marketeq.RunResult], published: dict[str, float]) -> list[str]:
