@@ -111,7 +111,8 @@ def _resume_from(output: Path, checkpoint: Path) -> Path | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from marketeq.api import solve
+    from marketeq.api import solve, with_oracle
+    from marketeq.oracles import reference_name
     from marketeq.callbacks import ProgressBar
     from marketeq.hdf5 import checkpoint_path, write_result
     from marketeq.solvers.events import RunControl
@@ -131,6 +132,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = solve(scenario, callbacks, control, device=args.device, seed=args.seed,
                        checkpoint=checkpoint, resume=resume)
         write_result(result, output)
+        if result.status == "interrupted" and reference_name(result.scenario) is not None:
+            print(f"marketeq: partial result in {output}; adding the oracle comparison (interrupt again to "
+                  "keep it without)", file=sys.stderr)
+            result = with_oracle(result)
+            write_result(result, output)
     if result.status != "interrupted":  # the result supersedes it (a diverged run would diverge again)
         checkpoint.unlink(missing_ok=True)
     console.print(_metrics_table(result, f"{result.scenario.name}: {result.status}, "

@@ -124,3 +124,21 @@ def test_a_second_sigterm_aborts_at_once_and_leaves_every_file_whole(scenario, t
     assert not out.exists() or read_result(out).status == "interrupted"
     assert sorted(p.name for p in tmp_path.iterdir()) in (["big.toml", "out.h5.ckpt"],
                                                           ["big.toml", "out.h5", "out.h5.ckpt"])
+
+
+def test_a_stopped_run_is_returned_before_its_oracle_and_compared_after(scenario):
+    from marketeq.api import oracle_paths, with_oracle
+    from marketeq.solvers.events import RunControl
+
+    control = RunControl()
+    control.request_stop()
+    partial = marketeq.solve(scenario, control=control)
+    assert partial.status == "interrupted" and partial.oracle_paths is None
+    assert not any(name.startswith("oracle/") for name in partial.metrics)
+    compared = with_oracle(partial)
+    name, expected = oracle_paths(scenario)
+    assert compared.oracle_name == name and compared.status == "interrupted"
+    np.testing.assert_allclose(compared.oracle_paths.sigma, expected.sigma, rtol=0, atol=1e-12)
+    assert compared.metrics["sum_J"] == partial.metrics["sum_J"]
+    assert np.isfinite(compared.metrics["oracle/sigma_sup_rel_error"].value)
+    assert with_oracle(compared) is compared
