@@ -112,9 +112,9 @@ def _resume_from(output: Path, checkpoint: Path) -> Path | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from marketeq.api import solve, with_oracle
-    from marketeq.oracles import reference_name
     from marketeq.callbacks import ProgressBar
     from marketeq.hdf5 import checkpoint_path, write_result
+    from marketeq.oracles import reference_name
     from marketeq.solvers.events import RunControl
 
     scenario = _load(args.scenario)
@@ -153,6 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from marketeq.memory import estimate_memory
+    from marketeq.populations import population_summary
 
     scenario = _load(args.scenario)
     m = scenario.market
@@ -161,6 +162,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
           f"q = {scenario.frictions.q}, lambda = {scenario.frictions.lam}, T = {m.horizon}, K = {m.steps}, "
           f"mu {scenario.solver.mu_mode}, {scenario.solver.rounds} rounds, "
           f"{scenario.solver.total_iterations} iterations, about {need / 2**30:.2g} GiB of memory")
+    print(f"  {population_summary(scenario)}")
     return 0
 
 

@@ -91,7 +91,8 @@ def test_large_market_matches_the_matrix_equation(quickstart):
         sigma = model.alpha + model.gbar * np.sum(H / g)
         return np.concatenate([sigma * exposure - F @ (H / lam), (sigma**2 * risk - (F / lam) @ F).ravel()])
 
-    y = solve_ivp(rhs, (0, model.horizon), np.zeros(n + n * n), method="DOP853", rtol=1e-12, atol=1e-14).y[:, -1]
+    y = solve_ivp(rhs, (0, model.horizon), np.zeros(n + n * n), method="DOP853", rtol=1e-12,
+                  atol=1e-14).y[:, -1]
     H, F, _ = RiccatiOracle(model)._state(np.array([model.horizon]))
     assert np.abs(H[0] - y[:n]).max() <= 1e-9 * np.abs(y[:n]).max()
     assert np.abs(F[0] - y[n:].reshape(n, n)).max() <= 1e-9 * np.abs(y[n:]).max()
