@@ -114,6 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from marketeq.api import solve, with_oracle
     from marketeq.callbacks import ProgressBar
     from marketeq.hdf5 import checkpoint_path, write_result
+    from marketeq.memory import estimate_memory
     from marketeq.oracles import reference_name
     from marketeq.solvers.events import RunControl
 
@@ -126,6 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(f"{checkpoint} holds an unfinished run for {output}: add --resume to continue it, or "
                        "delete it to start again")
     console = _console(args.quiet)
+    console.print(f"{scenario.name}: {scenario.n_agents} agents, about "
+                  f"{estimate_memory(scenario).peak / 2**30:.2g} GiB of memory (estimate)")
     control = RunControl()
     with _interrupts(control):
         callbacks = [] if args.quiet else [ProgressBar(console)]
