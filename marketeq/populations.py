@@ -37,11 +37,10 @@ from marketeq.scenario import (
     PositiveFloat,
     Scenario,
     ScenarioError,
-    _explain,
-    _format_loc,
     _Frozen,
     _Number,
     _Rule,
+    _scenario_error,
 )
 
 __all__ = ["Population", "expand_agents", "population_summary"]
@@ -109,18 +108,10 @@ class Population(_Frozen):
 
 
 def _population(table: Any, index: int, source: str | None) -> Population:
-    field = f"populations[{index}]"
     try:
         return Population.model_validate(table)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        rule = err.get("ctx", {}).get("error")
-        if isinstance(rule, _Rule):
-            raise ScenarioError(f"{field}.{rule.field}", rule.value, rule.allowed, source) from None
-        value, allowed = _explain(err, Population)
-        where = _format_loc(err["loc"])
-        raise ScenarioError(field if where == "scenario" else f"{field}.{where}", value, allowed,
-                            source) from None
+        raise _scenario_error(exc, source, Population, f"populations[{index}]") from None
 
 
 _COLUMNS = ("gamma", "xi", "lambda", "name")

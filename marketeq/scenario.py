@@ -527,12 +527,21 @@ def _validate(data: Any, source: str | None) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        rule = err.get("ctx", {}).get("error")
-        if isinstance(rule, _Rule):
-            raise ScenarioError(rule.field, rule.value, rule.allowed, source) from None
-        value, allowed = _explain(err)
-        raise ScenarioError(_format_loc(err["loc"]), value, allowed, source) from None
+        raise _scenario_error(exc, source) from None
+
+
+def _scenario_error(exc: ValidationError, source: str | None, root: type[BaseModel] | None = None,
+                    prefix: str = "") -> ScenarioError:
+    """The first error of a validation as one line; ``prefix`` names where ``root`` sits in the file."""
+    err = exc.errors(include_url=False)[0]
+    rule = err.get("ctx", {}).get("error")
+    if isinstance(rule, _Rule):
+        field, value, allowed = rule.field, rule.value, rule.allowed
+    else:
+        field = _format_loc(err["loc"])
+        value, allowed = _explain(err, root)
+        field = "" if field == "scenario" and prefix else field
+    return ScenarioError(".".join(p for p in (prefix, field) if p), value, allowed, source)
 
 
 # --- files -------------------------------------------------------------------------------------------
