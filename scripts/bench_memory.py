@@ -68,7 +68,7 @@ CASES = [  # (scenario in scenarios/, changes)
 ]
 
 
-def whole_runs(sizes: list[int], iterations: int, record: bool) -> None:
+def whole_runs(sizes: list[int], iterations: int, record: bool, notes: list[str]) -> None:
     from bench_scale import population_toml, run_solver
     from benchlib import Transcript, save_record
 
@@ -96,7 +96,7 @@ def whole_runs(sizes: list[int], iterations: int, record: bool) -> None:
     if record:
         caption = f"quickstart settings, N agents, one round of {iterations} iterations per phase"
         save_record("bench_memory", "Peak memory of whole runs against the estimate (bench_memory --runs)",
-                    {"iterations": iterations, "output": transcript.text, "tables": [{
+                    {"iterations": iterations, "output": transcript.text, "notes": notes, "tables": [{
                         "caption": caption, "rows": rows,
                         "columns": ["N", "measured MiB", "estimate MiB", "estimate / measured"]}]})
 
@@ -106,9 +106,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, nargs="+", help="whole runs with these numbers of agents")
     parser.add_argument("--iterations", type=int, default=60, help="per phase, in --runs")
     parser.add_argument("--record", action="store_true", help="write docs/results/bench_memory.json")
+    parser.add_argument("--note", action="append", default=[], help="a line for the record's notes")
     args = parser.parse_args()
     if args.runs:
-        whole_runs(args.runs, args.iterations, args.record)
+        whole_runs(args.runs, args.iterations, args.record, args.note)
         return
     print(f"{'case':<5} {'stage':<7} {'measured MiB':>13} {'estimate MiB':>13} {'ratio':>6}")
     for index, (base, case) in enumerate(CASES):

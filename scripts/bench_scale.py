@@ -196,6 +196,18 @@ def tables(rows: list[dict], methods: list[str]) -> list[dict]:
              "rows": solver_rows}]
 
 
+def notes(args: argparse.Namespace, slope: float | None) -> list[str]:
+    skipped = sorted(set(args.sizes) - set(args.solver_sizes))
+    out = ["Figure: docs/bench_scale.png (log-log seconds against N).",
+           f"Solver runs stopped by SIGTERM after {args.max_minutes:g} minutes count as not finished; their "
+           "errors are those of the partial result."]
+    if skipped:
+        out.append(f"No solver run at N = {', '.join(map(str, skipped))} in this record (oracle only).")
+    if slope is None:
+        out.append("No fitted exponent: it needs two finished solver runs with N >= 30.")
+    return out
+
+
 def _commit() -> str:
     done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
@@ -248,7 +260,7 @@ def main() -> None:
     path = save_record("bench_scale", "Cost against the number of agents (bench_scale)",
                        {"commit": _commit(), "rows": rows, "wall_time_exponent": slope,
                         "tables": tables(rows, methods), "figure": "docs/bench_scale.png",
-                        "output": transcript.text})
+                        "output": transcript.text, "notes": notes(args, slope)})
     print(f"wrote {path.relative_to(ROOT)} and docs/bench_scale.png")
 
 
