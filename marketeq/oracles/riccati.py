@@ -25,10 +25,12 @@ With ``S = Q diag(r) Q^T`` (one ``eigh``), ``L = Lambda^1/2 D^-1 Q`` and ``L^-1 
 2N scalar equations coupled only through sigma: O(N) per right-hand side instead of the O(N^3) of the
 matrix product, and N(N+1) fewer unknowns. They are mildly stiff at most (decay rates ``f_i`` up to about
 ``sqrt(max gamma/lambda) * sigma``, 55 for lambda = 1e-3), so an explicit eighth-order Runge-Kutta (DOP853)
-takes a few hundred cheap steps; measured against Radau with the analytic Jacobian in
-scripts/bench_scale.py (``--oracle-only``). The paths are diagonal too: in the coordinates ``z = L^-1
-Lambda D`` the Euler roll-out is ``z_{k+1} = z_k - dt (f_k z_k + h_k W_k)``, so the cost per path is two
-(K+1, N) x (N, N) products for the holdings and rates, nothing per step beyond O(N).
+takes a few hundred cheap steps (scripts/bench_scale.py, one thread: N = 100 in 0.06 s against 2.3 s for
+Radau with the analytic Jacobian at the same tolerance; N = 1000 in 0.6 s, mostly the ``eigh``).
+
+The paths are diagonal too: in the coordinates ``z = L^-1 Lambda D`` the Euler roll-out is
+``z_{k+1} = z_k - dt (f_k z_k + h_k W_k)``, so the only O(N^2) work per path and step is one
+(N, N) product turning the modal rates into the agents' rates; the holdings are their Euler sums.
 """
 
 from __future__ import annotations
