@@ -217,7 +217,8 @@ def _commit() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 30, 100, 300, 1000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10, 30, 100, 300, 1000],
+                        help="sizes to time the oracle at")
     parser.add_argument("--solver-sizes", type=int, nargs="*", default=[10, 30],
                         help="sizes to run the solver on too (default 10 30; the machine is shared)")
     parser.add_argument("--max-minutes", type=float, default=20.0, help="per solver run")
@@ -243,7 +244,9 @@ def main() -> None:
                       f"peak {_fmt(o.get('peak_rss', 0) / 2**20, '.0f')} MiB", flush=True)
             if n in args.solver_sizes:
                 row["solver"] = s = run_solver(scenario, Path(tmp) / f"scale_{n}.h5", args.max_minutes)
-                ended = "finished" if s["finished"] else "NOT finished"
+                ended = "finished" if s["finished"] else (
+                    f"NOT finished (SIGTERM: result on disk after {_fmt(s.get('stop_to_file_s'), '.1f')} s, "
+                    f"exit after {_fmt(s.get('stop_to_exit_s'), '.1f')} s)")
                 print(f"N = {n}: solver {ended} in {s['wall_s']:.1f} s, "
                       f"peak {s['peak_rss'] / 2**20:.0f} MiB (estimate {row['estimate'] / 2**20:.0f} MiB), "
                       f"{json.dumps(s.get('metrics', s.get('error')))}", flush=True)
