@@ -40,6 +40,8 @@ def section(record: dict) -> str:
     if record.get("output"):
         parts += ["```text", record["output"].strip(), "```", ""]
     parts += [f"- {note}" for note in record.get("notes", [])]
+    if record.get("figure"):  # stored relative to the checkout; the page lives in docs/
+        parts += ["", f"![{record['title']}]({record['figure'].removeprefix('docs/')})"]
     return "\n".join(parts).rstrip() + "\n"
 
 
