@@ -134,11 +134,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         callbacks = [] if args.quiet else [ProgressBar(console)]
         result = solve(scenario, callbacks, control, device=args.device, seed=args.seed,
                        checkpoint=checkpoint, resume=resume)
-        write_result(result, output)
-        if result.status == "interrupted" and reference_name(result.scenario) is not None:
-            print(f"marketeq: partial result in {output}; adding the oracle comparison (interrupt again to "
-                  "keep it without)", file=sys.stderr)
-            result = with_oracle(result)
+        # an interrupted run is written without gzip (seconds, not minutes, for a thousand agents), then
+        # again, compressed, with its oracle comparison
+        write_result(result, output, compress=result.status != "interrupted")
+        if result.status == "interrupted":
+            if reference_name(result.scenario) is not None:
+                print(f"marketeq: partial result in {output}; adding the oracle comparison (interrupt again "
+                      "to keep it without)", file=sys.stderr)
+                result = with_oracle(result)
             write_result(result, output)
     if result.status != "interrupted":  # the result supersedes it (a diverged run would diverge again)
         checkpoint.unlink(missing_ok=True)
