@@ -142,3 +142,19 @@ def test_a_stopped_run_is_returned_before_its_oracle_and_compared_after(scenario
     assert compared.metrics["sum_J"] == partial.metrics["sum_J"]
     assert np.isfinite(compared.metrics["oracle/sigma_sup_rel_error"].value)
     assert with_oracle(compared) is compared
+
+
+def test_a_result_written_without_gzip_reads_back_the_same(reference, tmp_path):
+    from marketeq.hdf5 import write_result
+
+    plain, packed = write_result(reference, tmp_path / "plain.h5", compress=False), \
+        write_result(reference, tmp_path / "packed.h5")
+    assert_same_run(read_result(plain), read_result(packed))
+
+    def filters(path: Path) -> set:
+        found = set()
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda _, obj: found.add(obj.compression) if isinstance(obj, h5py.Dataset) else None)
+        return found
+
+    assert filters(plain) == {None} and "gzip" in filters(packed)
