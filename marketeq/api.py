@@ -6,6 +6,7 @@ import math
 import os
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,10 +14,10 @@ import torch
 
 from marketeq.memory import check_memory
 from marketeq.metrics import compute_metrics
-from marketeq.model.brownian import brownian_test_set
+from marketeq.model.brownian import Brownian, brownian_test_set
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths
-from marketeq.oracles import ORACLES, Oracle, PdeOracle, reference_for
+from marketeq.oracles import ORACLES, Oracle, PdeOracle, reference_for, reference_name
 from marketeq.oracles.pde_grid import PdeGrid
 from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance, seed_everything
@@ -24,7 +25,7 @@ from marketeq.scenario import Scenario, ScenarioError, scenario_to_toml
 from marketeq.solvers.adaptive import AdaptiveLinkSolver
 from marketeq.solvers.base import ResumeError, Solver
 from marketeq.solvers.combo import ComboSolver
-from marketeq.solvers.events import Callback, CallbackList, RunControl
+from marketeq.solvers.events import Callback, CallbackList, RunControl, Status
 from marketeq.solvers.fbsde import FBSDESolver
 from marketeq.solvers.rlink import ReinforcementLinkSolver
 from marketeq.solvers.state import State
@@ -90,19 +91,14 @@ def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunCo
         raise ResultFileError(resume or "checkpoint", str(exc),
                               "delete it to start the run again from the beginning") from None
     model = solver.model
-    test = brownian_test_set(runtime.seed, scenario.run.test_paths, model.n_steps, model.dt, runtime.device,
-                             runtime.dtype)
+    test = _test_set(scenario, runtime, model)
     paths = solver.evaluate(test).numpy()
-    reference = _oracle(model, test)
-    status, message = outcome.status, outcome.message
-    metrics: dict[str, Metric] = {}
-    if status != "diverged":
-        metrics = compute_metrics(model, paths, reference[1] if reference else None,
-                                  reference[2] if reference else None)
+    # A stopped run goes to disk first: the oracle (an ODE and a roll-out of every agent) comes after, in
+    # with_oracle, so that an interrupt is answered within seconds at any number of agents.
+    reference = None if outcome.status == "interrupted" else _oracle(model, test)
+    status, message, metrics = _assess(model, paths, reference, outcome.status, outcome.message)
+    if metrics:
         metrics.update({name: Metric(value) for name, value in solver.convergence().items()})
-        bad = [name for name, metric in metrics.items() if not math.isfinite(metric.value)]
-        if bad:  # finite training losses, yet the test set overflows: not a result to trust
-            status, message, metrics = "diverged", f"{bad[0]} is not finite on the test set", {}
     return RunResult(
         scenario=scenario, scenario_toml=scenario_to_toml(scenario), solver=solver.name,
         status=status, message=message, provenance=run_provenance,
@@ -110,6 +106,40 @@ def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunCo
         oracle_name=reference[0] if reference else None, oracle_paths=reference[1] if reference else None,
         weights=solver.weights(), wall_time_s=time.perf_counter() - started + solver.resumed_elapsed_s,
     )
+
+
+def with_oracle(result: RunResult) -> RunResult:
+    """``result`` with its oracle's paths and the errors against them, computed on its own test set (what
+    :func:`solve` leaves out of an interrupted run); unchanged when the scenario has no oracle or the run
+    already carries it."""
+    if result.oracle_paths is not None or result.paths is None or reference_name(result.scenario) is None:
+        return result
+    scenario, runtime = _runtime(result.scenario, None, None)
+    model = MarketModel.from_scenario(scenario, runtime.device, runtime.dtype)
+    reference = _oracle(model, _test_set(scenario, runtime, model))
+    status, message, metrics = _assess(model, result.paths, reference, result.status, result.message)
+    if metrics:  # the solver's verdict is not the oracle's to recompute
+        metrics.update({k: v for k, v in result.metrics.items() if k.startswith("convergence/")})
+    return replace(result, status=status, message=message, metrics=metrics, oracle_name=reference[0],
+                   oracle_paths=reference[1])
+
+
+def _test_set(scenario: Scenario, runtime: Runtime, model: MarketModel) -> Brownian:
+    return brownian_test_set(runtime.seed, scenario.run.test_paths, model.n_steps, model.dt, runtime.device,
+                             runtime.dtype)
+
+
+def _assess(model: MarketModel, paths: Paths, reference: tuple[str, Paths, float] | None, status: Status,
+            message: str) -> tuple[Status, str, dict[str, Metric]]:
+    """Status, message and metrics of a run's test-set paths, against the oracle when there is one."""
+    if status == "diverged":
+        return status, message, {}
+    metrics = compute_metrics(model, paths, reference[1] if reference else None,
+                              reference[2] if reference else None)
+    bad = [name for name, metric in metrics.items() if not math.isfinite(metric.value)]
+    if bad:  # finite training losses, yet the test set overflows: not a result to trust
+        return "diverged", f"{bad[0]} is not finite on the test set", {}
+    return status, message, metrics
 
 
 def _read_resume(path: str | os.PathLike[str], scenario: Scenario) -> Checkpoint:

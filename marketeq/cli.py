@@ -111,9 +111,11 @@ def _resume_from(output: Path, checkpoint: Path) -> Path | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from marketeq.api import solve
+    from marketeq.api import solve, with_oracle
     from marketeq.callbacks import ProgressBar
     from marketeq.hdf5 import checkpoint_path, write_result
+    from marketeq.memory import estimate_memory
+    from marketeq.oracles import reference_name
     from marketeq.solvers.events import RunControl
 
     scenario = _load(args.scenario)
@@ -125,12 +127,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(f"{checkpoint} holds an unfinished run for {output}: add --resume to continue it, or "
                        "delete it to start again")
     console = _console(args.quiet)
+    console.print(f"{scenario.name}: {scenario.n_agents} agents, about "
+                  f"{estimate_memory(scenario).peak / 2**30:.2g} GiB of memory (estimate)")
     control = RunControl()
     with _interrupts(control):
         callbacks = [] if args.quiet else [ProgressBar(console)]
         result = solve(scenario, callbacks, control, device=args.device, seed=args.seed,
                        checkpoint=checkpoint, resume=resume)
-        write_result(result, output)
+        # an interrupted run is written without gzip (seconds, not minutes, for a thousand agents), then
+        # again, compressed, with its oracle comparison
+        write_result(result, output, compress=result.status != "interrupted")
+        if result.status == "interrupted":
+            if reference_name(result.scenario) is not None:
+                print(f"marketeq: partial result in {output}; adding the oracle comparison (interrupt again "
+                      "to keep it without)", file=sys.stderr)
+                result = with_oracle(result)
+            write_result(result, output)
     if result.status != "interrupted":  # the result supersedes it (a diverged run would diverge again)
         checkpoint.unlink(missing_ok=True)
     console.print(_metrics_table(result, f"{result.scenario.name}: {result.status}, "
@@ -157,6 +169,7 @@ def _schedule_summary(scenario: Scenario) -> str:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from marketeq.memory import estimate_memory
+    from marketeq.populations import population_summary
 
     scenario = _load(args.scenario)
     m = scenario.market
@@ -164,6 +177,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"{_scenario_path(args.scenario)}: ok — {scenario.name}: {scenario.n_agents} agents, "
           f"q = {scenario.frictions.q}, lambda = {scenario.frictions.lam}, T = {m.horizon}, K = {m.steps}, "
           f"mu {scenario.solver.mu_mode}, {_schedule_summary(scenario)}, about {need / 2**30:.2g} GiB of memory")
+    print(f"  {population_summary(scenario)}")
     return 0
 
 

@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,7 @@ CHECKPOINT_SUFFIX = ".ckpt"
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 COMPRESS_ABOVE_BYTES = 4096  # smaller arrays gain nothing from gzip and pay a chunk index
+_COMPRESS: ContextVar[bool] = ContextVar("compress", default=True)  # write_result(compress=...)
 # Measured on the E1 oracle paths (B=3000, K=100, N=10, 60.6 MB raw): gzip level 1/4/9 give 51.0/50.6/50.3 MB
 # in 0.9/1.0/3.1 s: float64 noise barely compresses, and levels above 4 only cost time.
 GZIP_LEVEL = 4
@@ -115,8 +117,9 @@ def _history_links(keys: list[str], path: Path) -> dict[str, str]:
 # --- writing ---------------------------------------------------------------------------------------------
 
 
-def write_result(result: RunResult, path: str | os.PathLike[str]) -> Path:
-    """Write ``result`` to ``path`` atomically and return the path.
+def write_result(result: RunResult, path: str | os.PathLike[str], compress: bool = True) -> Path:
+    """Write ``result`` to ``path`` atomically and return the path; ``compress=False`` skips gzip (several
+    times faster for large runs, several times larger: for a partial result that must reach the disk soon).
 
     The file is built as a hidden temporary file in the target's directory and moved over the target with
     :func:`os.replace` only once it is complete and closed, so readers see the old file or the new one,
@@ -130,7 +133,11 @@ def write_result(result: RunResult, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     links = _history_links(list(result.history), target)
     _check_metrics(result, target)
-    return _write_atomically(target, lambda f: _write_result_into(f, result, links))
+    token = _COMPRESS.set(compress)
+    try:
+        return _write_atomically(target, lambda f: _write_result_into(f, result, links))
+    finally:
+        _COMPRESS.reset(token)
 
 
 def write_comparison(results: Mapping[str, RunResult], path: str | os.PathLike[str]) -> Path:
@@ -265,7 +272,7 @@ def _write_provenance(f: h5py.File, provenance: Mapping[str, Any]) -> None:
 
 def _dataset(group: h5py.Group, name: str, data: Any, labels: tuple[str, ...] = ()) -> h5py.Dataset:
     array = np.asarray(data)
-    big = array.ndim > 0 and array.nbytes > COMPRESS_ABOVE_BYTES
+    big = array.ndim > 0 and array.nbytes > COMPRESS_ABOVE_BYTES and _COMPRESS.get()
     options = {"compression": "gzip", "compression_opts": GZIP_LEVEL, "shuffle": True} if big else {}
     dset = group.create_dataset(name, data=array, **options)
     for dim, label in zip(dset.dims, labels, strict=False):

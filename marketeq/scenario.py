@@ -455,9 +455,10 @@ def _model_field(model: type[BaseModel], key: Any) -> FieldInfo | None:
     return None
 
 
-def _field_at(loc: tuple[Any, ...]) -> tuple[Any, list[Any], str] | None:
-    """(type, constraints, description) of the field a pydantic error location points at."""
-    annotation, metadata, description = Scenario, [], ""
+def _field_at(loc: tuple[Any, ...], root: type[BaseModel] | None = None) -> tuple[Any, list[Any], str] | None:
+    """(type, constraints, description) of the field a pydantic error location (in ``root``, by default the
+    scenario) points at."""
+    annotation, metadata, description = root or Scenario, [], ""
     for part in (p for p in loc if not _internal(p)):
         annotation, metadata = _unwrap(annotation, metadata)
         if isinstance(part, int) and typing.get_origin(annotation) is list:
@@ -527,25 +528,25 @@ def _expected(annotation: Any, metadata: list[Any], key: str = "", plural: bool 
     return (many if plural else single) + _range(metadata)
 
 
-def _unknown_key(loc: tuple[Any, ...]) -> str:
-    parent = _field_at(loc[:-1])
+def _unknown_key(loc: tuple[Any, ...], root: type[BaseModel] | None = None) -> str:
+    parent = _field_at(loc[:-1], root)
     model = parent[0] if parent else None
     if not _is_model(model):
         return "unknown key; remove it or check its spelling (see scenarios/quickstart.toml)"
     keys = [info.alias or name for name, info in model.model_fields.items()]
     sections = {Scenario: "at the top level", Agent: "in [[agents]]"}
-    section = sections.get(model, f"in [{_format_loc(loc[:-1])}]")
+    section = sections.get(model, getattr(model, "toml_section", None) or f"in [{_format_loc(loc[:-1])}]")
     close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"unknown key {section}; allowed: {', '.join(keys)}{hint}"
 
 
-def _explain(error: dict[str, Any]) -> tuple[Any, str]:
+def _explain(error: dict[str, Any], root: type[BaseModel] | None = None) -> tuple[Any, str]:
     """(value to show, what is allowed) for one pydantic error."""
     kind, loc, value = error["type"], error["loc"], error.get("input")
-    field = _field_at(loc)
+    field = _field_at(loc, root)
     if kind == "extra_forbidden":
-        return value, _unknown_key(loc)
+        return value, _unknown_key(loc, root)
     if field is None:
         return value, error["msg"][0].lower() + error["msg"][1:]
     annotation, metadata, description = field
@@ -580,12 +581,21 @@ def _validate(data: Any, source: str | None) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        rule = err.get("ctx", {}).get("error")
-        if isinstance(rule, _Rule):
-            raise ScenarioError(rule.field, rule.value, rule.allowed, source) from None
-        value, allowed = _explain(err)
-        raise ScenarioError(_format_loc(err["loc"]), value, allowed, source) from None
+        raise _scenario_error(exc, source) from None
+
+
+def _scenario_error(exc: ValidationError, source: str | None, root: type[BaseModel] | None = None,
+                    prefix: str = "") -> ScenarioError:
+    """The first error of a validation as one line; ``prefix`` names where ``root`` sits in the file."""
+    err = exc.errors(include_url=False)[0]
+    rule = err.get("ctx", {}).get("error")
+    if isinstance(rule, _Rule):
+        field, value, allowed = rule.field, rule.value, rule.allowed
+    else:
+        field = _format_loc(err["loc"])
+        value, allowed = _explain(err, root)
+        field = "" if field == "scenario" and prefix else field
+    return ScenarioError(".".join(p for p in (prefix, field) if p), value, allowed, source)
 
 
 # --- files -------------------------------------------------------------------------------------------
@@ -632,7 +642,9 @@ def load_scenario(source: str | Path, *, text: str | None = None) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _toml_error(exc, text, name) from None
-    return _validate(data, source=name)
+    from marketeq.populations import expand_agents  # it builds on this module's fields
+
+    return _validate(expand_agents(data, Path(source).parent, name), source=name)
 
 
 def scenario_to_toml(scenario: Scenario) -> str:

@@ -1,17 +1,25 @@
-"""Measured peak memory of each stage of a run against marketeq.memory's estimate.
+"""Measured peak memory of a run against marketeq.memory's estimate.
 
-Each (scenario, stage) runs in a fresh process: peak resident memory (ru_maxrss) minus the resident memory
-just before the stage (nothing runs before it, so no freed memory is reused). Prints one row per case; the
-factors of marketeq/memory.py were fitted so that estimate / measured stays a little above 1.
+Stages (default): each (scenario, stage) runs in a fresh process: peak resident memory (ru_maxrss) minus
+the resident memory just before the stage (nothing runs before it, so no freed memory is reused).
+
+Whole runs (``--runs N ...``): ``python -m marketeq run`` on the quickstart's settings with N agents from one
+population (gamma uniform on [1, 3], xi drawn and centred), shortened to one round of ``--iterations`` per
+phase (at least one snapshot, good-state copy and checkpoint, which is where a run's memory settles);
+peak RSS (VmHWM) of the process against the estimate ``validate`` and ``run`` print.
 
     python3 scripts/bench_memory.py
+    python3 scripts/bench_memory.py --runs 3 10 30 100 300 1000
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 CHILD = r"""
 import json, resource, sys
@@ -60,7 +68,49 @@ CASES = [  # (scenario in scenarios/, changes)
 ]
 
 
+def whole_runs(sizes: list[int], iterations: int, record: bool, notes: list[str]) -> None:
+    from bench_scale import population_toml, run_solver
+    from benchlib import Transcript, save_record
+
+    from marketeq import load_scenario
+    from marketeq.memory import estimate_memory
+    from marketeq.scenario import scenario_to_toml
+
+    rows = []
+    with Transcript() as transcript, tempfile.TemporaryDirectory() as tmp:
+        print(f"{'N':>5} {'measured MiB':>13} {'estimate MiB':>13} {'ratio':>6}  estimate terms (MiB)")
+        for n in sizes:
+            path = population_toml(n, Path(tmp))
+            scenario = load_scenario(path).replace(**{"solver.rounds": 1,
+                                                      "solver.agents_iterations": [iterations],
+                                                      "solver.market_iterations": [iterations]})
+            path.write_text(scenario_to_toml(scenario), encoding="utf-8")
+            estimate = estimate_memory(scenario)
+            run = run_solver(path, Path(tmp) / "out.h5", max_minutes=120)
+            ratio = estimate.peak / max(run["peak_rss"], 1)
+            terms = " ".join(f"{k} {v / 2**20:.0f}" for k, v in estimate.terms().items())
+            failed = "" if run["finished"] else f"  ({run.get('error', 'not finished')})"
+            print(f"{n:>5} {run['peak_rss'] / 2**20:13.0f} {estimate.peak / 2**20:13.0f} {ratio:6.2f}  "
+                  f"{terms}{failed}", flush=True)
+            rows.append([n, round(run["peak_rss"] / 2**20), round(estimate.peak / 2**20), round(ratio, 2)])
+    if record:
+        caption = f"quickstart settings, N agents, one round of {iterations} iterations per phase"
+        save_record("bench_memory", "Peak memory of whole runs against the estimate (bench_memory --runs)",
+                    {"iterations": iterations, "output": transcript.text, "notes": notes, "tables": [{
+                        "caption": caption, "rows": rows,
+                        "columns": ["N", "measured MiB", "estimate MiB", "estimate / measured"]}]})
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, nargs="+", help="whole runs with these numbers of agents")
+    parser.add_argument("--iterations", type=int, default=60, help="per phase, in --runs")
+    parser.add_argument("--record", action="store_true", help="write docs/results/bench_memory.json")
+    parser.add_argument("--note", action="append", default=[], help="a line for the record's notes")
+    args = parser.parse_args()
+    if args.runs:
+        whole_runs(args.runs, args.iterations, args.record, args.note)
+        return
     print(f"{'case':<5} {'stage':<7} {'measured MiB':>13} {'estimate MiB':>13} {'ratio':>6}")
     for index, (base, case) in enumerate(CASES):
         for stage in ("agents", "market", "test"):

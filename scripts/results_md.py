@@ -13,7 +13,8 @@ import sys
 
 from benchlib import RECORDS, ROOT
 
-ORDER = ["bench_e1", "compare_e1", "compare_e2", "compare_e3", "bench_rl", "bench_sweep"]
+ORDER = ["bench_e1", "compare_e1", "compare_e2", "compare_e3", "bench_rl", "bench_sweep", "bench_scale",
+         "bench_memory"]
 HEADER = """# Measured results
 
 Every number here was measured by the script named in its section, on the machine it names, and written to
@@ -39,6 +40,8 @@ def section(record: dict) -> str:
     if record.get("output"):
         parts += ["```text", record["output"].strip(), "```", ""]
     parts += [f"- {note}" for note in record.get("notes", [])]
+    if record.get("figure"):  # stored relative to the checkout; the page lives in docs/
+        parts += ["", f"![{record['title']}]({record['figure'].removeprefix('docs/')})"]
     return "\n".join(parts).rstrip() + "\n"
 
 

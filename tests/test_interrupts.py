@@ -124,3 +124,37 @@ def test_a_second_sigterm_aborts_at_once_and_leaves_every_file_whole(scenario, t
     assert not out.exists() or read_result(out).status == "interrupted"
     assert sorted(p.name for p in tmp_path.iterdir()) in (["big.toml", "out.h5.ckpt"],
                                                           ["big.toml", "out.h5", "out.h5.ckpt"])
+
+
+def test_a_stopped_run_is_returned_before_its_oracle_and_compared_after(scenario):
+    from marketeq.api import oracle_paths, with_oracle
+    from marketeq.solvers.events import RunControl
+
+    control = RunControl()
+    control.request_stop()
+    partial = marketeq.solve(scenario, control=control)
+    assert partial.status == "interrupted" and partial.oracle_paths is None
+    assert not any(name.startswith("oracle/") for name in partial.metrics)
+    compared = with_oracle(partial)
+    name, expected = oracle_paths(scenario)
+    assert compared.oracle_name == name and compared.status == "interrupted"
+    np.testing.assert_allclose(compared.oracle_paths.sigma, expected.sigma, rtol=0, atol=1e-12)
+    assert compared.metrics["sum_J"] == partial.metrics["sum_J"]
+    assert np.isfinite(compared.metrics["oracle/sigma_sup_rel_error"].value)
+    assert with_oracle(compared) is compared
+
+
+def test_a_result_written_without_gzip_reads_back_the_same(reference, tmp_path):
+    from marketeq.hdf5 import write_result
+
+    plain, packed = write_result(reference, tmp_path / "plain.h5", compress=False), \
+        write_result(reference, tmp_path / "packed.h5")
+    assert_same_run(read_result(plain), read_result(packed))
+
+    def filters(path: Path) -> set:
+        found = set()
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda _, obj: found.add(obj.compression) if isinstance(obj, h5py.Dataset) else None)
+        return found
+
+    assert filters(plain) == {None} and "gzip" in filters(packed)

@@ -58,7 +58,9 @@ def test_the_estimate_follows_the_sizes(quickstart):
                                                   "solver.agents_hidden": [512, 512]}))
     assert wide.agents > 5 * base.agents
     as64 = estimate_memory(quickstart.replace(**{"run.dtype": "float64"}))
-    assert as64.agents == 2 * base.agents and as64.test == base.test  # the test stage is float64 anyway
+    assert as64.agents == 2 * base.agents and as64.parameters == 2 * base.parameters
+    cache = memory.CACHE_PER_AGENT * quickstart.solver.market_batch_size * 51 * 3 * 4  # market's roll-out
+    assert as64.test - base.test == cache  # the rest of the test stage is float64 anyway
 
 
 def test_free_gpu_memory_is_what_counts_on_cuda(quickstart, monkeypatch):
@@ -75,3 +77,22 @@ def test_available_memory_is_read_from_the_system():
         total = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("MemTotal:"))
     assert free <= total
     assert memory.ROOM < 1
+
+
+@pytest.mark.parametrize("changes", [{}, {"solver.nonlinear": "on", "solver.rate_profile": "shared",
+                                          "solver.agents_hidden": [16, 8], "solver.market_hidden": [12]}])
+def test_parameter_count_is_that_of_the_networks(quickstart, changes):
+    from marketeq.runtime import Runtime
+    from marketeq.solvers.rlink import ReinforcementLinkSolver
+
+    scenario = quickstart.replace(**changes)
+    solver = ReinforcementLinkSolver(scenario, Runtime.from_settings("cpu", "float32", 0))
+    built = sum(p.numel() for net in (solver.policy, solver.market) for p in net.parameters())
+    assert memory.parameter_count(scenario) == built
+
+
+def test_many_agents_cost_more_than_linearly_through_the_policy_gains(quickstart):
+    agents = [{"gamma": 1.0 + i / 100, "xi": float(i % 2 * 2 - 1)} for i in range(200)]
+    small, large = (estimate_memory(quickstart.replace(agents=agents[:n])) for n in (100, 200))
+    assert large.parameters > 3.5 * small.parameters and large.gains > 3.5 * small.gains
+    assert large.test < 2.1 * small.test and large.peak > small.peak
