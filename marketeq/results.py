@@ -86,9 +86,29 @@ class RunResult:
     metrics: dict[str, Metric]
     oracle_name: str | None = None
     oracle_paths: Paths | None = None
+    oracle_metrics: dict[str, Metric] = field(default_factory=dict)  # the oracle's, on oracle_paths
     weights: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     message: str = ""
     wall_time_s: float = float("nan")
+
+
+def format_metric(metric: Metric | None) -> str:
+    """``value ± stderr`` (just the value when it has no standard error); empty for None."""
+    if metric is None:
+        return ""
+    value, se = metric
+    return f"{value:.6g}" if not np.isfinite(se) else f"{value:.6g} ± {se:.2g}"
+
+
+def metric_rows(result: RunResult) -> list[tuple[str, str, str]]:
+    """(metric, solver value ± stderr, oracle value) rows of the final metrics table.
+
+    A file written before results stored their oracle's metrics has none: fill them in first with
+    :func:`marketeq.api.with_oracle_metrics`.
+    """
+    oracle = result.oracle_metrics
+    return [(name, format_metric(metric), format_metric(oracle.get(name)))
+            for name, metric in result.metrics.items()]
 
 
 @dataclass

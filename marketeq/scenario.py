@@ -40,6 +40,7 @@ __all__ = [
     "SolverSettings",
     "load_scenario",
     "scenario_to_toml",
+    "toml_error",
 ]
 
 
@@ -554,7 +555,8 @@ def _read_text(path: Path) -> str:
                                           f"{exc.reason}); save it as UTF-8") from None
 
 
-def _toml_error(exc: tomllib.TOMLDecodeError, text: str, source: str) -> ScenarioError:
+def toml_error(exc: tomllib.TOMLDecodeError, text: str, source: str) -> ScenarioError:
+    """The ScenarioError for a TOML syntax error: one line with the line, the column and the text there."""
     message = str(exc)
     where = re.search(r"\(at line (\d+), column (\d+)\)", message)
     reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
@@ -577,7 +579,7 @@ def load_scenario(source: str | Path, *, text: str | None = None) -> Scenario:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise _toml_error(exc, text, name) from None
+        raise toml_error(exc, text, name) from None
     return _validate(data, source=name)
 
 

@@ -122,9 +122,9 @@ def write_paths(group: h5py.Group, name: str, paths: Paths, agent_names: list[st
                 dim.attach_scale(scales[label])
 
 
-def write_metrics(f: h5py.File, metrics: Mapping[str, Metric]) -> None:
+def write_metrics(f: h5py.File, metrics: Mapping[str, Metric], group: str = "metrics") -> None:
     """Three aligned columns: ``name`` (a dimension scale of strings), ``value`` and ``stderr``."""
-    g = f.create_group("metrics", track_order=True)
+    g = f.create_group(group, track_order=True)
     names = g.create_dataset("name", data=np.array(list(metrics), dtype=STR))
     names.make_scale("metric")
     rows = [Metric(*m) for m in metrics.values()]

@@ -103,6 +103,8 @@ def _write_result_into(f: h5py.Group, result: RunResult, links: Mapping[str, str
         if paths is not None:
             write_paths(f.require_group("paths"), name, paths.numpy(), result.scenario.agent_names)
     write_metrics(f, result.metrics)
+    if result.oracle_metrics:
+        write_metrics(f, result.oracle_metrics, "oracle_metrics")
     write_weights(f, result.weights)
 
 
@@ -188,6 +190,7 @@ def _read(f: h5py.Group, source: Path) -> RunResult:
         history=read_history(required(f, "history", source)),
         paths=read_paths(f, "solver", source),
         metrics=read_metrics(required(f, "metrics", source)),
+        oracle_metrics=read_metrics(f["oracle_metrics"]) if "oracle_metrics" in f else {},
         oracle_name=oracle_name,
         oracle_paths=read_paths(f, "oracle", source),
         weights=read_weights(f["weights"]) if "weights" in f else {},
