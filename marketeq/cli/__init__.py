@@ -25,7 +25,7 @@ from marketeq.cli import (
 )
 from marketeq.cli.common import EXIT_USAGE, CliError
 from marketeq.cli.signals import Aborted, aborted
-from marketeq.errors import DeviceUnavailable
+from marketeq.errors import DeviceUnavailable, ResultFileError
 from marketeq.scenario import ScenarioError
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -48,8 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from marketeq.hdf5 import ResultFileError  # after parsing: --help needs no h5py
-
     try:
         return int(args.func(args))
     except (ScenarioError, ResultFileError, CliError, DeviceUnavailable) as exc:

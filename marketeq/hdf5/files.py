@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import h5py
 import numpy as np
 
+from marketeq.errors import ResultFileError
 from marketeq.files import atomic_path
 
 T = TypeVar("T")
@@ -34,21 +35,6 @@ COMPRESS_ABOVE_BYTES = 4096  # smaller arrays gain nothing from gzip and pay a c
 # in 0.9/1.0/3.1 s: float64 noise barely compresses, and levels above 4 only cost time.
 GZIP_LEVEL = 4
 STR = h5py.string_dtype("utf-8")
-
-
-class ResultFileError(ValueError):
-    """A result file that cannot be written or read; ``str()`` is one line: file, problem, what to do."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str, todo: str) -> None:
-        self.path, self.problem, self.todo = str(path), _one_line(problem), _one_line(todo)
-        super().__init__(f"{self.path}: {self.problem}; {self.todo}")
-
-    def __reduce__(self) -> tuple[Any, ...]:  # picklable, so it can cross a process boundary with the events
-        return type(self), (self.path, self.problem, self.todo)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 # --- names -----------------------------------------------------------------------------------------------
