@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marketeq.cli.common import CliError, console
+from marketeq.cli.common import CliError, console, optional_dependency
 
 
 def register(sub: Any) -> None:  # the parser's subparsers
@@ -22,11 +22,8 @@ def register(sub: Any) -> None:  # the parser's subparsers
 
 
 def cmd_train_agent(args: argparse.Namespace) -> int:
-    try:
+    with optional_dependency("train-agent", "gymnasium and stable-baselines3", "rl"):
         from marketeq.rl.train_command import run
-    except ImportError as exc:
-        raise CliError(f"train-agent needs gymnasium and stable-baselines3 ({exc.name} missing): "
-                       "pip install 'marketeq[rl]'") from None
     from marketeq.rl.markets import MarketError
 
     try:

@@ -4,6 +4,8 @@ table. Everything heavy (rich, the engine) is imported inside the functions that
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,16 @@ EXIT_USAGE = 2
 
 class CliError(Exception):
     """An error that the CLI reports as one line."""
+
+
+@contextmanager
+def optional_dependency(what: str, packages: str, extra: str) -> Iterator[None]:
+    """Imports in the block that fail name the missing package and the extra that installs it."""
+    try:
+        yield
+    except ImportError as exc:
+        raise CliError(f"{what} needs {packages} ({exc.name} missing): "
+                       f"pip install 'marketeq[{extra}]'") from None
 
 
 def scenario_path(given: str | None) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from marketeq.cli.common import CliError
+from marketeq.cli.common import optional_dependency
 
 
 def register(sub: Any) -> None:  # the parser's subparsers
@@ -15,9 +15,6 @@ def register(sub: Any) -> None:  # the parser's subparsers
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    try:
+    with optional_dependency("the desktop app", "PySide6 and pyqtgraph", "gui"):
         from gui.app import main as gui_main
-    except ImportError as exc:
-        raise CliError(f"the desktop app needs PySide6 and pyqtgraph ({exc.name} missing): "
-                       "pip install 'marketeq[gui]'") from None
     return gui_main([args.scenario] if args.scenario else [])
