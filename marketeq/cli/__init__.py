@@ -26,7 +26,6 @@ from marketeq.cli import (
 from marketeq.cli.common import EXIT_USAGE, CliError
 from marketeq.cli.signals import Aborted, aborted
 from marketeq.errors import DeviceUnavailable, ResultFileError
-from marketeq.scenario import ScenarioError
 
 __all__ = ["CliError", "build_parser", "main"]
 
@@ -50,11 +49,20 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ScenarioError, ResultFileError, CliError, DeviceUnavailable) as exc:
-        print(f"marketeq: {exc}", file=sys.stderr)
     except (Aborted, KeyboardInterrupt) as exc:
         return aborted(exc)
-    return EXIT_USAGE
+    except Exception as exc:
+        if not isinstance(exc, _one_line_errors()):
+            raise
+        print(f"marketeq: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _one_line_errors() -> tuple[type[Exception], ...]:
+    """The anticipated failures, reported as one line with exit code 2."""
+    from marketeq.scenario import ScenarioError  # imported here: --help needs no pydantic models
+
+    return ScenarioError, ResultFileError, CliError, DeviceUnavailable
 
 
 if __name__ == "__main__":

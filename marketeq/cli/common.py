@@ -7,9 +7,10 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from marketeq.scenario import Scenario, load_scenario
+if TYPE_CHECKING:  # loading a scenario pulls in pydantic: not for --help
+    from marketeq.scenario import Scenario
 
 DEFAULT_SCENARIO = "scenarios/quickstart.toml"
 DEFAULT_GAP_ITERATIONS = 200  # marketeq.gap.DEFAULT_ITERATIONS (not imported: it pulls in torch)
@@ -38,6 +39,8 @@ def scenario_path(given: str | None) -> Path:
 
 
 def load(given: str | None) -> Scenario:
+    from marketeq.scenario import load_scenario
+
     return load_scenario(scenario_path(given))
 
 

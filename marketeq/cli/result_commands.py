@@ -46,10 +46,13 @@ def show_json(result) -> dict[str, Any]:  # noqa: ANN001 - a RunResult
 def cmd_show(args: argparse.Namespace) -> int:
     from marketeq.hdf5 import read_result
 
-    result = read_result(args.results, method=args.method)
     if args.json:
+        result = read_result(args.results, method=args.method)
         print(json.dumps(json_safe(show_json(result)), indent=1))
         return 0
+    result = read_result(args.results, method=args.method, arrays=False)  # the table needs no paths
+    if result.oracle_name and not result.oracle_metrics and not result.solver.startswith("oracle"):
+        result = read_result(args.results, method=args.method)  # older file: its oracle paths give them
     console().print(metrics_table(result, f"{args.results}: {result.scenario.name}, {result.solver}, "
                                           f"{result.status}"))
     return 0

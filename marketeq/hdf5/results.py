@@ -122,12 +122,13 @@ def _write_root(f: h5py.Group, result: RunResult) -> None:
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def read_result(path: str | os.PathLike[str], method: str | None = None) -> RunResult:
+def read_result(path: str | os.PathLike[str], method: str | None = None, *, arrays: bool = True) -> RunResult:
     """Read a result file written by :func:`write_result`, or one method of a comparison file.
 
     Paths come back as float64 numpy arrays (``None`` when the file has none), metrics as
     :class:`~marketeq.results.Metric`, history columns as numpy arrays, the scenario re-validated from its
-    stored TOML.
+    stored TOML. ``arrays=False`` leaves out the paths and weights, the bulk of the file: enough for a
+    summary of its metrics.
 
     Raises:
         ResultFileError: the file is missing, unreadable, not HDF5, truncated or damaged, not a marketeq
@@ -140,11 +141,11 @@ def read_result(path: str | os.PathLike[str], method: str | None = None) -> RunR
                 given = "no method" if method is None else f"no method {method!r}"
                 raise ResultFileError(source, f"a comparison of {', '.join(names)}: {given}",
                                       "choose one with --method NAME")
-            return _read(f["methods"][escape(method)], source)
+            return _read(f["methods"][escape(method)], source, arrays)
         if method is not None:
             raise ResultFileError(source, f"a single result, not a comparison (no method {method!r})",
                                   "leave out --method")
-        return _read(f, source)
+        return _read(f, source, arrays)
 
     return open_checked(path, read)
 
@@ -172,7 +173,7 @@ def _methods(f: h5py.File, source: Path) -> list[str]:
     return [text(name) for name in np.atleast_1d(f.attrs.get("methods", np.zeros(0)))]
 
 
-def _read(f: h5py.Group, source: Path) -> RunResult:
+def _read(f: h5py.Group, source: Path, arrays: bool = True) -> RunResult:
     check_result_format(f, source)
     status = text(f.attrs.get("status", ""))
     if status not in get_args(Status):
@@ -188,12 +189,12 @@ def _read(f: h5py.Group, source: Path) -> RunResult:
         status=status,  # type: ignore[arg-type]  # checked against Status above
         provenance=dict(plain_attrs(f["provenance"].attrs)) if "provenance" in f else {},
         history=read_history(required(f, "history", source)),
-        paths=read_paths(f, "solver", source),
+        paths=read_paths(f, "solver", source) if arrays else None,
         metrics=read_metrics(required(f, "metrics", source)),
         oracle_metrics=read_metrics(f["oracle_metrics"]) if "oracle_metrics" in f else {},
         oracle_name=oracle_name,
-        oracle_paths=read_paths(f, "oracle", source),
-        weights=read_weights(f["weights"]) if "weights" in f else {},
+        oracle_paths=read_paths(f, "oracle", source) if arrays else None,
+        weights=read_weights(f["weights"]) if arrays and "weights" in f else {},
         message=text(f.attrs.get("message", "")),
         wall_time_s=float(f.attrs.get("wall_time_s", float("nan"))),
     )
