@@ -1,8 +1,9 @@
-"""What every marketeq HDF5 file shares: the error type, the one checked opener, the atomic writer, the
+"""What every marketeq HDF5 file shares: the format names, the one checked opener, atomic writing, the
 escaping of link names and the conversion of attribute values.
 
-Every way a file cannot be read ends in :class:`ResultFileError`, whose message is one line naming the file,
-what is wrong with it and what to do. Reading never unpickles: every value is a plain number, string or array.
+Every way a file cannot be read ends in :class:`~marketeq.errors.ResultFileError` (re-exported here), whose
+message is one line naming the file, what is wrong with it and what to do. Reading never unpickles: every
+value is a plain number, string or array.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ import numpy as np
 
 from marketeq.errors import ResultFileError
 from marketeq.files import atomic_path
+
+__all__ = [
+    "CHECKPOINT_FORMAT", "CHECKPOINT_SCHEMA_VERSION", "CHECKPOINT_SUFFIX", "COMPARISON_FORMAT", "FORMAT",
+    "SCHEMA_VERSION", "STR", "TABLE_FORMAT", "ResultFileError", "attr_value", "check_signature", "dataset",
+    "escape", "is_int", "open_checked", "plain", "plain_attrs", "required", "text", "unescape",
+    "write_atomically",
+]
 
 T = TypeVar("T")
 
