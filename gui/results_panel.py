@@ -208,7 +208,7 @@ class ResultsPanel(QWidget):
         """Read a result file and show it (no training); the engine's one-line message on a bad file."""
         try:
             result = marketeq.read_result(path)
-            rows = marketeq.metric_rows(result)
+            rows = marketeq.metric_rows(marketeq.with_oracle_metrics(result))
         except (OSError, marketeq.ResultFileError) as exc:
             self._fail(str(exc))
             return None

@@ -74,7 +74,6 @@ def run_scenario(scenario: marketeq.Scenario, control: marketeq.RunControl, queu
         except Exception:  # noqa: BLE001 - the overlay is optional, the run is not
             queue.put(("oracle", None))
         result = marketeq.solve(scenario, callbacks=[QueueCallback(queue, control)], control=control)
-        # metric_rows evaluates the oracle's metrics: keep that out of the GUI too
         queue.put(("finished", (result, marketeq.metric_rows(result))))
     except Exception as exc:  # noqa: BLE001 - shown in the window
         logging.getLogger(__name__).exception("the run failed")

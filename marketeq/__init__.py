@@ -6,48 +6,50 @@ The public API is what this module exports; everything else is internal::
     scenario = marketeq.load_scenario("scenarios/quickstart.toml")
     result = marketeq.solve(scenario)
     marketeq.write_result(result, "quickstart.h5")
+
+Names load on first use (PEP 562): ``import marketeq`` costs nothing, and torch is imported only when
+something that computes is asked for, so the command line and file tools stay instant.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-# The order matters little, but api pulls in torch: keep scenario first so `validate` stays light.
-from marketeq.scenario import Scenario, ScenarioError, load_scenario, scenario_to_toml  # noqa: E402, I001
-from marketeq.api import SOLVERS, metric_rows, oracle_paths, oracle_result, solve  # noqa: E402
-from marketeq.hdf5 import (  # noqa: E402
-    ResultFileError,
-    read_comparison,
-    read_gap,
-    read_result,
-    write_comparison,
-    write_result,
-)
-from marketeq import callbacks  # noqa: E402
-from marketeq.compare import METHODS, compare  # noqa: E402
-from marketeq.gap import GapReport, result_gap  # noqa: E402
-from marketeq.model.brownian import Brownian, brownian_test_set  # noqa: E402
-from marketeq.model.market import MarketModel  # noqa: E402
-from marketeq.model.rollout import Paths  # noqa: E402
-from marketeq.oracles import ORACLES, oracle_for, reference_for, reference_name  # noqa: E402
-from marketeq.results import Metric, RunResult  # noqa: E402
-from marketeq.solvers.events import (  # noqa: E402
-    Callback,
-    CheckpointSaved,
-    IterationEnded,
-    PhaseEnded,
-    PhaseStarted,
-    RolledBack,
-    RunControl,
-    RunEnded,
-    RunStarted,
-    Snapshot,
-)
+# public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(["Scenario", "ScenarioError", "load_scenario", "scenario_to_toml"], "marketeq.scenario"),
+    **dict.fromkeys(["Metric", "Paths", "RunResult", "GapReport", "mean_se", "metric_rows", "format_metric"],
+                    "marketeq.results"),
+    **dict.fromkeys(["ResultFileError", "read_comparison", "read_gap", "read_result", "write_comparison",
+                     "write_result"], "marketeq.hdf5"),
+    **dict.fromkeys(["SOLVERS", "oracle_paths", "oracle_result", "solve", "with_oracle_metrics"],
+                    "marketeq.api"),
+    **dict.fromkeys(["METHODS", "compare"], "marketeq.compare"),
+    "result_gap": "marketeq.gap",
+    **dict.fromkeys(["Brownian", "brownian_test_set"], "marketeq.model.brownian"),
+    "MarketModel": "marketeq.model.market",
+    **dict.fromkeys(["ORACLES", "oracle_for", "reference_for", "reference_name"], "marketeq.oracles"),
+    **dict.fromkeys(["Callback", "CheckpointSaved", "IterationEnded", "PhaseEnded", "PhaseStarted",
+                     "RolledBack", "RunControl", "RunEnded", "RunStarted", "Snapshot"],
+                    "marketeq.solvers.events"),
+}
+_SUBMODULES = {"callbacks"}  # modules exported as such: marketeq.callbacks
 
-__all__ = [
-    "METHODS", "ORACLES", "SOLVERS", "Brownian", "Callback", "CheckpointSaved", "GapReport", "IterationEnded",
-    "MarketModel", "Metric", "Paths", "PhaseEnded", "PhaseStarted", "ResultFileError", "RolledBack",
-    "RunControl", "RunEnded", "RunResult", "RunStarted", "Scenario", "ScenarioError", "Snapshot",
-    "__version__",
-    "brownian_test_set", "callbacks", "compare", "load_scenario", "metric_rows", "oracle_for", "oracle_paths",
-    "oracle_result", "read_comparison", "read_gap", "read_result", "reference_for", "reference_name",
-    "result_gap", "scenario_to_toml", "solve", "write_comparison", "write_result",
-]
+__all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"marketeq.{name}")
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'marketeq' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS, *_SUBMODULES])

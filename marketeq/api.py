@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,21 +17,19 @@ from marketeq.metrics import compute_metrics
 from marketeq.model.brownian import Brownian, brownian_test_set
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths
-from marketeq.oracles import ORACLES, Oracle, PdeOracle, reference_for, reference_name
+from marketeq.oracles import ORACLES, PdeOracle, reference_for, reference_name
+from marketeq.oracles.base import Oracle
 from marketeq.oracles.pde_grid import PdeGrid
 from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance, seed_everything
 from marketeq.scenario import Scenario, ScenarioError, scenario_to_toml
 from marketeq.solvers.adaptive import AdaptiveLinkSolver
 from marketeq.solvers.base import ResumeError, Solver
+from marketeq.solvers.checkpoints import checkpoint_sink, read_resume, resume_failed
 from marketeq.solvers.combo import ComboSolver
 from marketeq.solvers.events import Callback, CallbackList, RunControl, Status
 from marketeq.solvers.fbsde import FBSDESolver
 from marketeq.solvers.rlink import ReinforcementLinkSolver
-from marketeq.solvers.state import State
-
-if TYPE_CHECKING:
-    from marketeq.hdf5 import Checkpoint
 
 SOLVERS = {"rlink": ReinforcementLinkSolver, "combo": ComboSolver, "fbsde": FBSDESolver}
 
@@ -73,29 +71,29 @@ def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunCo
     """
     scenario, runtime = _runtime(scenario, device, seed)
     check_memory(scenario, runtime.device)
-    saved = None if resume is None else _read_resume(resume, scenario)
+    saved = None if resume is None else read_resume(resume, scenario)
     seed_everything(runtime.seed)
     started = time.perf_counter()
     solver = build_solver(scenario, runtime)
+    model = solver.model
+    oracle = make_oracle(model)
+    if oracle is not None:  # snapshots report their distance to it
+        solver.oracle_sigma = oracle.sigma_curve(model.times.cpu().double().numpy())
     run_provenance: dict[str, Any] = provenance(runtime)
     if saved is not None:
         run_provenance["resumed_from_step"] = saved.step
     target = checkpoint if checkpoint is not None else resume
-    sink = None if target is None else _checkpoint_sink(target, scenario, solver.name, run_provenance)
+    sink = None if target is None else checkpoint_sink(target, scenario, solver.name, run_provenance)
     try:
         outcome = solver.run(CallbackList(callbacks), control, resume=None if saved is None else saved.state,
                              checkpoint=sink)
     except ResumeError as exc:
-        from marketeq.hdf5 import ResultFileError
-
-        raise ResultFileError(resume or "checkpoint", str(exc),
-                              "delete it to start the run again from the beginning") from None
-    model = solver.model
+        raise resume_failed(resume, exc) from None
     test = _test_set(scenario, runtime, model)
     paths = solver.evaluate(test).numpy()
-    # A stopped run goes to disk first: the oracle (an ODE and a roll-out of every agent) comes after, in
-    # with_oracle, so that an interrupt is answered within seconds at any number of agents.
-    reference = None if outcome.status == "interrupted" else _oracle(model, test)
+    # A stopped run goes to disk first: the oracle's roll-out of every agent comes after, in with_oracle, so
+    # that an interrupt is answered within seconds at any number of agents.
+    reference = None if outcome.status == "interrupted" else _oracle(oracle, test)
     status, message, metrics = _assess(model, paths, reference, outcome.status, outcome.message)
     if metrics:
         metrics.update({name: Metric(value) for name, value in solver.convergence().items()})
@@ -104,6 +102,7 @@ def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunCo
         status=status, message=message, provenance=run_provenance,
         history=solver.history.columns(), paths=paths, metrics=metrics,
         oracle_name=reference[0] if reference else None, oracle_paths=reference[1] if reference else None,
+        oracle_metrics=oracle_metrics(scenario, reference[1]) if reference else {},
         weights=solver.weights(), wall_time_s=time.perf_counter() - started + solver.resumed_elapsed_s,
     )
 
@@ -116,12 +115,12 @@ def with_oracle(result: RunResult) -> RunResult:
         return result
     scenario, runtime = _runtime(result.scenario, None, None)
     model = MarketModel.from_scenario(scenario, runtime.device, runtime.dtype)
-    reference = _oracle(model, _test_set(scenario, runtime, model))
+    reference = _oracle(make_oracle(model), _test_set(scenario, runtime, model))
     status, message, metrics = _assess(model, result.paths, reference, result.status, result.message)
     if metrics:  # the solver's verdict is not the oracle's to recompute
         metrics.update({k: v for k, v in result.metrics.items() if k.startswith("convergence/")})
     return replace(result, status=status, message=message, metrics=metrics, oracle_name=reference[0],
-                   oracle_paths=reference[1])
+                   oracle_paths=reference[1], oracle_metrics=oracle_metrics(scenario, reference[1]))
 
 
 def _test_set(scenario: Scenario, runtime: Runtime, model: MarketModel) -> Brownian:
@@ -142,50 +141,6 @@ def _assess(model: MarketModel, paths: Paths, reference: tuple[str, Paths, float
     return status, message, metrics
 
 
-def _read_resume(path: str | os.PathLike[str], scenario: Scenario) -> Checkpoint:
-    """The checkpoint at ``path``, refused unless it was written for this scenario and seed."""
-    from marketeq.hdf5 import ResultFileError, read_checkpoint
-
-    saved = read_checkpoint(path)
-    # The device may change (a CPU checkpoint may go on on a GPU), everything else must match.
-    ours = scenario.replace(**{"run.device": saved.scenario.run.device}).model_dump(by_alias=True)
-    difference = _first_difference(saved.scenario.model_dump(by_alias=True), ours)
-    if difference is not None:
-        key, theirs, mine = difference
-        raise ResultFileError(path, f"was written for another run ({key} = {theirs!r} there, {mine!r} here)",
-                              "resume with the scenario and seed it was written with, or delete it to start "
-                              "again")
-    return saved
-
-
-def _first_difference(a: Any, b: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in dict.fromkeys([*a, *b]):
-            found = _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
-            if found is not None:
-                return found
-        return None
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            found = _first_difference(x, y, f"{prefix}[{i}]")
-            if found is not None:
-                return found
-        return None
-    return None if a == b else (prefix, a, b)
-
-
-def _checkpoint_sink(path: str | os.PathLike[str], scenario: Scenario, solver: str,
-                     run_provenance: dict[str, Any]):  # noqa: ANN202 - a CheckpointSink
-    from marketeq.hdf5 import write_checkpoint
-
-    toml = scenario_to_toml(scenario)
-
-    def save(state: State) -> None:
-        write_checkpoint(path, state, scenario_toml=toml, solver=solver, provenance=run_provenance)
-
-    return save
-
-
 def make_oracle(model: MarketModel, method: str = "auto", grid: PdeGrid | None = None) -> Oracle | None:
     """The oracle ``method`` names ("auto": the scenario's reference, None when it has none); ``grid`` is the
     PDE's. ScenarioError (one line) when the named oracle does not cover the market."""
@@ -204,9 +159,7 @@ def make_oracle(model: MarketModel, method: str = "auto", grid: PdeGrid | None =
     return oracle
 
 
-def _oracle(model: MarketModel, test, method: str = "auto",  # noqa: ANN001
-            grid: PdeGrid | None = None) -> tuple[str, Paths, float, Oracle] | None:
-    oracle = make_oracle(model, method, grid)
+def _oracle(oracle: Oracle | None, test) -> tuple[str, Paths, float, Oracle] | None:  # noqa: ANN001
     if oracle is None:
         return None
     return oracle.name, oracle.paths(test).numpy(), oracle.s0, oracle
@@ -217,7 +170,7 @@ def oracle_paths(scenario: Scenario) -> tuple[str, Paths] | None:
     scenario, runtime = _runtime(scenario, "cpu", None)
     model = MarketModel.from_scenario(scenario, "cpu", torch.float64)
     test = brownian_test_set(runtime.seed, scenario.run.test_paths, model.n_steps, model.dt)
-    reference = _oracle(model, test)
+    reference = _oracle(make_oracle(model), test)
     return None if reference is None else reference[:2]
 
 
@@ -229,7 +182,7 @@ def oracle_result(scenario: Scenario, method: str = "auto", grid: PdeGrid | None
     model = MarketModel.from_scenario(scenario, "cpu", torch.float64)
     test = brownian_test_set(runtime.seed, scenario.run.test_paths, model.n_steps, model.dt)
     started = time.perf_counter()
-    reference = _oracle(model, test, method, grid)
+    reference = _oracle(make_oracle(model, method, grid), test)
     if reference is None:
         return None
     name, paths, s0, oracle = reference
@@ -243,21 +196,18 @@ def oracle_result(scenario: Scenario, method: str = "auto", grid: PdeGrid | None
                      oracle_name=name, message=label, wall_time_s=time.perf_counter() - started)
 
 
-def format_metric(metric: Metric | None) -> str:
-    if metric is None:
-        return ""
-    value, se = metric
-    return f"{value:.6g}" if not np.isfinite(se) else f"{value:.6g} ± {se:.2g}"
+def oracle_metrics(scenario: Scenario, paths: Paths) -> dict[str, Metric]:
+    """The oracle's own metrics on its ``paths`` (float64, CPU), with its exact continuous-time S0."""
+    model = MarketModel.from_scenario(scenario, "cpu", torch.float64)
+    metrics = compute_metrics(model, paths)
+    reference = reference_for(model)
+    if reference is not None:
+        metrics["S0"] = Metric(reference.s0)
+    return metrics
 
 
-def metric_rows(result: RunResult) -> list[tuple[str, str, str]]:
-    """(metric, solver value ± stderr, oracle value) rows of the final metrics table."""
-    oracle: dict[str, Metric] = {}
-    if result.oracle_paths is not None:
-        model = MarketModel.from_scenario(result.scenario, "cpu", torch.float64)
-        oracle = compute_metrics(model, result.oracle_paths)
-        reference = reference_for(model)
-        if reference is not None:
-            oracle["S0"] = Metric(reference.s0)
-    return [(name, format_metric(metric), format_metric(oracle.get(name)))
-            for name, metric in result.metrics.items()]
+def with_oracle_metrics(result: RunResult) -> RunResult:
+    """``result`` with its oracle's metrics, computed here when its file predates storing them."""
+    if result.oracle_paths is None or result.oracle_metrics:
+        return result
+    return replace(result, oracle_metrics=oracle_metrics(result.scenario, result.oracle_paths))

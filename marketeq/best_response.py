@@ -11,9 +11,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from marketeq.model.economics import agent_utilities
 from marketeq.model.market import MarketModel
-from marketeq.model.rollout import Paths
-from marketeq.solvers.losses import agent_utilities
+from marketeq.model.rollout import Paths, paths_to_torch
 from marketeq.solvers.networks import Scales
 
 KNOTS = 8  # knots of the piecewise-linear time dependence of the feedback gains
@@ -77,7 +77,7 @@ class RecordedMarket:
     """The recorded market on a set of paths (float64 tensors) and the best response's roll-out on it."""
 
     def __init__(self, model: MarketModel, paths: Paths, scales: Scales) -> None:
-        self.p = paths.torch(model.device, torch.float64) if not isinstance(paths.W, Tensor) else paths
+        self.p = paths_to_torch(paths, model.device)
         self.model, self.scales = model, scales
 
     @property

@@ -21,63 +21,23 @@ give the standard errors.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from marketeq.best_response import BestResponse, RecordedMarket
 from marketeq.model.brownian import Brownian, BrownianSource, stream_seed
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths
-from marketeq.results import RunResult
+from marketeq.results import GapReport, RunResult, mean_se
 from marketeq.solvers.networks import Scales
 
 DEFAULT_ITERATIONS = 200
 MINIBATCH = 512  # paths per training iteration and per evaluation chunk
-
-
-@dataclass
-class GapReport:
-    """Per-agent values (N,) with standard errors over the evaluation paths, and the totals."""
-
-    agents: list[str]
-    gap: np.ndarray  # mean over evaluation paths of J_n(best response) - J_n(run's policy)
-    gap_se: np.ndarray
-    own_J: np.ndarray  # J_n under the run's policy
-    best_J: np.ndarray  # J_n under the best response
-    gain: np.ndarray  # J_n(run's policy) - J_n(holding phibar_n, not trading)
-    gain_se: np.ndarray
-    total_gap: float
-    total_gap_se: float
-    total_gain: float
-    total_gain_se: float
-    iterations: int
-    train_paths: int
-    eval_paths: int
-    training: str  # where the training paths came from
-    wall_time_s: float = float("nan")
-
-    @property
-    def ratio(self) -> float:
-        """Total gap relative to the agents' total gain over not trading."""
-        return self.total_gap / self.total_gain if self.total_gain != 0 else float("nan")
-
-    def to_dict(self) -> dict:
-        out = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
-        out["ratio"] = self.ratio
-        return out
-
-
-def _mean_se(x: Tensor) -> tuple[np.ndarray, np.ndarray]:
-    mean = x.mean(0).cpu().numpy()
-    se = (x.std(0, unbiased=True) / math.sqrt(x.shape[0])).cpu().numpy() if x.shape[0] > 1 else np.nan * mean
-    return mean, se
 
 
 @contextmanager
@@ -141,16 +101,15 @@ def _best_response_gap(model: MarketModel, train: Paths, evaluate: Paths, iterat
             phi, phidot = ev.p.phi[chunk], ev.p.phidot[chunk]
             own.append(ev.utilities(phi, phidot, chunk))
             idle.append(ev.utilities(model.phibar.expand_as(phi), torch.zeros_like(phidot), chunk))
-    best_J, own_J, idle_J = torch.cat(best), torch.cat(own), torch.cat(idle)
-    gap, gap_se = _mean_se(best_J - own_J)
-    gain, gain_se = _mean_se(own_J - idle_J)
-    total_gap, total_gap_se = _mean_se((best_J - own_J).sum(-1, keepdim=True))
-    total_gain, total_gain_se = _mean_se((own_J - idle_J).sum(-1, keepdim=True))
-    return GapReport(agents or [f"agent {n + 1}" for n in range(model.n_agents)], gap, gap_se,
-                     own_J.mean(0).cpu().numpy(), best_J.mean(0).cpu().numpy(), gain, gain_se,
-                     float(total_gap[0]), float(total_gap_se[0]), float(total_gain[0]),
-                     float(total_gain_se[0]),
-                     iterations, tr.n_paths, ev.n_paths, training, time.perf_counter() - started)
+    best_J, own_J, idle_J = (torch.cat(x).cpu().numpy() for x in (best, own, idle))
+    gap, gap_se = mean_se(best_J - own_J)
+    gain, gain_se = mean_se(own_J - idle_J)
+    total_gap, total_gap_se = mean_se((best_J - own_J).sum(-1))
+    total_gain, total_gain_se = mean_se((own_J - idle_J).sum(-1))
+    names = agents or [f"agent {n + 1}" for n in range(model.n_agents)]
+    return GapReport(names, gap, gap_se, own_J.mean(0), best_J.mean(0), gain, gain_se, total_gap,
+                     total_gap_se, total_gain, total_gain_se, iterations, tr.n_paths, ev.n_paths, training,
+                     time.perf_counter() - started)
 
 
 def _float64(model: MarketModel) -> MarketModel:

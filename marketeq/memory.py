@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from marketeq.scenario import Scenario, ScenarioError
+
+if TYPE_CHECKING:  # torch loads only for a CUDA device: `marketeq validate` estimates without it
+    import torch
 
 __all__ = ["MemoryEstimate", "available_bytes", "check_memory", "estimate_memory"]
 
@@ -162,6 +164,8 @@ def estimate_memory(scenario: Scenario) -> MemoryEstimate:
 def available_bytes(device: torch.device | None = None) -> int | None:
     """Memory a new allocation can get without swapping (free GPU memory for CUDA); None when unknown."""
     if device is not None and device.type == "cuda":
+        import torch
+
         return int(torch.cuda.mem_get_info(device)[0])
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:

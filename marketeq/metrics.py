@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from marketeq.model.economics import agent_utilities, clearing_error, terminal_error
 from marketeq.model.market import MarketModel
-from marketeq.model.rollout import Paths
-from marketeq.results import Metric
-from marketeq.solvers.losses import agent_utilities, clearing_error, terminal_error
+from marketeq.model.rollout import Paths, paths_to_torch
+from marketeq.results import Metric, mean_se
 
 # Metric names in table order, with a one-line meaning (shared by the CLI, the GUI and the docs).
 DESCRIPTIONS: dict[str, str] = {
@@ -26,32 +26,22 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def _mean_se(per_path: np.ndarray) -> Metric:
-    n = per_path.shape[0]
-    se = float(per_path.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    return Metric(float(per_path.mean()), se)
-
-
-def _torch(paths: Paths, model: MarketModel) -> Paths:
-    return paths.torch(model.device, torch.float64) if not isinstance(paths.W, torch.Tensor) else paths
-
-
 @torch.no_grad()
 def compute_metrics(model: MarketModel, paths: Paths, oracle_paths: Paths | None = None,
                     oracle_s0: float | None = None) -> dict[str, Metric]:
     """Metrics of ``paths``; with an oracle on the same increments, the errors against it too."""
-    p = _torch(paths, model)
+    p = paths_to_torch(paths, model.device)
     as_np = lambda x: x.detach().cpu().double().numpy()  # noqa: E731
     utilities = as_np(agent_utilities(model, p.mu, p.sigma, p.phi, p.phidot, p.W))
-    out: dict[str, Metric] = {"sum_J": _mean_se(utilities.sum(-1))}
-    out.update({f"J/{n + 1}": _mean_se(utilities[:, n]) for n in range(model.n_agents)})
-    out["clearing"] = _mean_se(as_np(clearing_error(p.phidot)))
-    out["terminal"] = _mean_se(as_np(terminal_error(model, p.S, p.W)))
-    out["S0"] = _mean_se(as_np(p.S[:, 0]))
-    out["mu0"] = _mean_se(as_np(p.mu[:, 0]))
-    out["sigma0"] = _mean_se(as_np(p.sigma[:, 0]))
+    out: dict[str, Metric] = {"sum_J": mean_se(utilities.sum(-1))}
+    out.update({f"J/{n + 1}": mean_se(utilities[:, n]) for n in range(model.n_agents)})
+    out["clearing"] = mean_se(as_np(clearing_error(p.phidot)))
+    out["terminal"] = mean_se(as_np(terminal_error(model, p.S, p.W)))
+    out["S0"] = mean_se(as_np(p.S[:, 0]))
+    out["mu0"] = mean_se(as_np(p.mu[:, 0]))
+    out["sigma0"] = mean_se(as_np(p.sigma[:, 0]))
     if oracle_paths is not None:
-        out.update(oracle_errors(model, p, _torch(oracle_paths, model), oracle_s0))
+        out.update(oracle_errors(model, p, paths_to_torch(oracle_paths, model.device), oracle_s0))
     return out
 
 
@@ -65,11 +55,11 @@ def oracle_errors(model: MarketModel, p: Paths, o: Paths, oracle_s0: float | Non
     s0_star = float(o.S[:, 0].mean()) if oracle_s0 is None else oracle_s0
     sq = (p.phidot[:, :-1] - o.phidot[:, :-1]).double().pow(2).mean((1, 2))
     scale = float(o.phidot[:, :-1].double().pow(2).mean())
-    rates = _mean_se(as_np(sq))
+    rates = mean_se(as_np(sq))
     return {
         "oracle/sigma_sup_rel_error": Metric(float(np.max(np.abs(sigma - sigma_star) / np.abs(sigma_star)))),
         "oracle/mu0_rel_error": Metric(abs(mu0 - mu0_star) / abs(mu0_star),
-                                       float(p.mu[:, 0].double().std() / np.sqrt(p.n_paths)) / abs(mu0_star)),
+                                       mean_se(as_np(p.mu[:, 0])).stderr / abs(mu0_star)),
         "oracle/S0_abs_error": Metric(abs(float(p.S[:, 0].mean()) - s0_star)),
         "oracle/rates_mse": rates,
         "oracle/rates_rel_mse": Metric(rates.value / scale, rates.stderr / scale),

@@ -40,7 +40,7 @@ from marketeq.scenario import (
     _Frozen,
     _Number,
     _Rule,
-    _scenario_error,
+    scenario_error,
 )
 
 __all__ = ["Population", "expand_agents", "population_summary"]
@@ -111,7 +111,7 @@ def _population(table: Any, index: int, source: str | None) -> Population:
     try:
         return Population.model_validate(table)
     except ValidationError as exc:
-        raise _scenario_error(exc, source, Population, f"populations[{index}]") from None
+        raise scenario_error(exc, source, Population, f"populations[{index}]") from None
 
 
 _COLUMNS = ("gamma", "xi", "lambda", "name")

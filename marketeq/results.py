@@ -1,15 +1,18 @@
-"""What a run produces, as plain numpy and floats: the boundary between the engine and HDF5/CLI/GUI."""
+"""What a run produces, as plain numpy and floats: the boundary between the engine and HDF5/CLI/GUI.
+
+Nothing here needs torch (a contract in ``.importlinter``): reading and showing a result file stays light.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from marketeq.model.rollout import Paths
 from marketeq.scenario import Scenario
-from marketeq.solvers.events import Status
+
+Status = Literal["completed", "interrupted", "diverged", "failed"]
 
 
 class Metric(NamedTuple):
@@ -17,6 +20,56 @@ class Metric(NamedTuple):
 
     value: float
     stderr: float = float("nan")
+
+
+def mean_se(samples: Any) -> Metric:
+    """Mean over the first axis and its standard error ``std(ddof=1) / sqrt(n)`` (nan below two samples).
+
+    One sample axis gives floats; more axes give arrays of the other axes' shape (e.g. one per agent).
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    n = x.shape[0]
+    mean = x.mean(0)
+    se = x.std(0, ddof=1) / np.sqrt(n) if n > 1 else np.full_like(mean, np.nan)
+    return Metric(float(mean), float(se)) if x.ndim == 1 else Metric(mean, se)
+
+
+def _as_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):  # a tensor: duck-typed, so that this module needs no torch
+        return x.detach().cpu().double().numpy()
+    return np.asarray(x)
+
+
+@dataclass
+class Paths:
+    """Simulated market on a time grid; tensors or numpy arrays (see :meth:`numpy`).
+
+    Shapes: ``t`` (K+1,), ``W`` (B, K+1), ``dW`` (B, K), ``phi``/``phidot`` (B, K+1, N),
+    ``mu``/``sigma``/``S`` (B, K+1). Flow quantities at ``t_K`` are reported but unused by Euler sums.
+    Tensors come from :func:`marketeq.model.rollout.paths_to_torch`.
+    """
+
+    t: Any
+    W: Any
+    dW: Any
+    phi: Any
+    phidot: Any
+    mu: Any
+    sigma: Any
+    S: Any
+
+    def numpy(self) -> Paths:
+        """A copy with every field as a float64 numpy array."""
+        return Paths(**{f.name: _as_numpy(getattr(self, f.name)) for f in fields(self)})
+
+    def select(self, index: Any) -> Paths:
+        """The paths picked by ``index`` along the path axis (the grid ``t`` is kept)."""
+        return Paths(**{f.name: getattr(self, f.name) if f.name == "t" else getattr(self, f.name)[index]
+                        for f in fields(self)})
+
+    @property
+    def n_paths(self) -> int:
+        return int(self.W.shape[0])
 
 
 @dataclass
@@ -33,6 +86,58 @@ class RunResult:
     metrics: dict[str, Metric]
     oracle_name: str | None = None
     oracle_paths: Paths | None = None
+    oracle_metrics: dict[str, Metric] = field(default_factory=dict)  # the oracle's, on oracle_paths
     weights: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     message: str = ""
     wall_time_s: float = float("nan")
+
+
+def format_metric(metric: Metric | None) -> str:
+    """``value ± stderr`` (just the value when it has no standard error); empty for None."""
+    if metric is None:
+        return ""
+    value, se = metric
+    return f"{value:.6g}" if not np.isfinite(se) else f"{value:.6g} ± {se:.2g}"
+
+
+def metric_rows(result: RunResult) -> list[tuple[str, str, str]]:
+    """(metric, solver value ± stderr, oracle value) rows of the final metrics table.
+
+    A file written before results stored their oracle's metrics has none: fill them in first with
+    :func:`marketeq.api.with_oracle_metrics`.
+    """
+    oracle = result.oracle_metrics
+    return [(name, format_metric(metric), format_metric(oracle.get(name)))
+            for name, metric in result.metrics.items()]
+
+
+@dataclass
+class GapReport:
+    """Per-agent values (N,) with standard errors over the evaluation paths, and the totals."""
+
+    agents: list[str]
+    gap: np.ndarray  # mean over evaluation paths of J_n(best response) - J_n(run's policy)
+    gap_se: np.ndarray
+    own_J: np.ndarray  # J_n under the run's policy
+    best_J: np.ndarray  # J_n under the best response
+    gain: np.ndarray  # J_n(run's policy) - J_n(holding phibar_n, not trading)
+    gain_se: np.ndarray
+    total_gap: float
+    total_gap_se: float
+    total_gain: float
+    total_gain_se: float
+    iterations: int
+    train_paths: int
+    eval_paths: int
+    training: str  # where the training paths came from
+    wall_time_s: float = float("nan")
+
+    @property
+    def ratio(self) -> float:
+        """Total gap relative to the agents' total gain over not trading."""
+        return self.total_gap / self.total_gain if self.total_gain != 0 else float("nan")
+
+    def to_dict(self) -> dict:
+        out = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+        out["ratio"] = self.ratio
+        return out

@@ -12,6 +12,8 @@ from importlib import metadata
 import numpy as np
 import torch
 
+from marketeq.errors import DeviceUnavailable
+
 __all__ = ["Runtime", "provenance", "resolve_device", "seed_everything"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -23,7 +25,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device = 'cuda' but no CUDA device is available; use --device cpu or auto")
+        raise DeviceUnavailable("device = 'cuda' but no CUDA device is available; use --device cpu or auto")
     if name not in {"cpu", "cuda"}:
         raise ValueError(f"device = {name!r}: use cpu, cuda or auto")
     return torch.device(name)

@@ -40,6 +40,7 @@ __all__ = [
     "SolverSettings",
     "load_scenario",
     "scenario_to_toml",
+    "toml_error",
 ]
 
 
@@ -581,10 +582,10 @@ def _validate(data: Any, source: str | None) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise _scenario_error(exc, source) from None
+        raise scenario_error(exc, source) from None
 
 
-def _scenario_error(exc: ValidationError, source: str | None, root: type[BaseModel] | None = None,
+def scenario_error(exc: ValidationError, source: str | None, root: type[BaseModel] | None = None,
                     prefix: str = "") -> ScenarioError:
     """The first error of a validation as one line; ``prefix`` names where ``root`` sits in the file."""
     err = exc.errors(include_url=False)[0]
@@ -618,7 +619,8 @@ def _read_text(path: Path) -> str:
                                           f"{exc.reason}); save it as UTF-8") from None
 
 
-def _toml_error(exc: tomllib.TOMLDecodeError, text: str, source: str) -> ScenarioError:
+def toml_error(exc: tomllib.TOMLDecodeError, text: str, source: str) -> ScenarioError:
+    """The ScenarioError for a TOML syntax error: one line with the line, the column and the text there."""
     message = str(exc)
     where = re.search(r"\(at line (\d+), column (\d+)\)", message)
     reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
@@ -641,7 +643,7 @@ def load_scenario(source: str | Path, *, text: str | None = None) -> Scenario:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise _toml_error(exc, text, name) from None
+        raise toml_error(exc, text, name) from None
     from marketeq.populations import expand_agents  # it builds on this module's fields
 
     return _validate(expand_agents(data, Path(source).parent, name), source=name)

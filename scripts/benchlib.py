@@ -10,12 +10,13 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from marketeq.files import write_bytes_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "docs" / "results"
@@ -92,8 +93,4 @@ def save_record(name: str, title: str, body: dict[str, Any]) -> Path:
     record = {"title": title, "command": command(), "commit": commit(), "machine": machine(),
               "date": datetime.now(UTC).isoformat(timespec="seconds"), **body}
     target = RECORDS / f"{name}.json"
-    with tempfile.NamedTemporaryFile("w", dir=RECORDS, suffix=".tmp", delete=False) as fh:
-        json.dump(record, fh, indent=1, default=float)
-        tmp = Path(fh.name)
-    os.replace(tmp, target)
-    return target
+    return write_bytes_atomically(target, json.dumps(record, indent=1, default=float).encode("utf-8"))

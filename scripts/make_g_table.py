@@ -17,7 +17,6 @@ max_residual, max_residual_fd, asymptote_mismatch, asymptote_mismatch_half.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's marketeq, not an installed one
+from marketeq.files import atomic_path  # noqa: E402
 from marketeq.oracles.gfunction import TABLE, asymptote, shoot_gp0, solve_g
 
 Q_VALUES = (1.1, 1.25, 1.5, 1.75, 2.0)
@@ -69,9 +69,8 @@ def main() -> None:
         "asymptote_mismatch_half": np.array([m for _, m in solutions]),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_name(f".{args.output.name}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, args.output)
+    with atomic_path(args.output, suffix=".tmp.npz") as tmp:  # numpy adds ".npz" to a name without it
+        np.savez_compressed(tmp, **arrays)
     print(f"wrote {args.output} ({args.output.stat().st_size / 1024:.0f} KiB, x in [0, {x[-1]:g}], "
           f"{len(x)} points)")
 

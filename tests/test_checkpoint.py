@@ -153,7 +153,7 @@ def test_an_aborted_checkpoint_write_keeps_the_previous_checkpoint(reference, tm
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(hdf5, "_write_tree", interrupted)
+    monkeypatch.setattr(hdf5.checkpoints, "_write_tree", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_checkpoint(target, saved.state, scenario_toml=saved.scenario_toml, solver="rlink",
                          provenance={})

@@ -143,19 +143,20 @@ def test_layout_is_readable_with_plain_h5py(tmp_path, scenario):
         f.visititems(no_object_data)
 
 
-def test_only_the_hdf5_module_imports_h5py():
+def test_only_the_hdf5_package_imports_h5py():
     importers = [p.relative_to(ROOT).as_posix() for p in (ROOT / "marketeq").rglob("*.py")
                  if "import h5py" in p.read_text(encoding="utf-8")]
-    assert importers == ["marketeq/hdf5.py"]
-    source = (ROOT / "marketeq" / "hdf5.py").read_text(encoding="utf-8")
-    assert "import pickle" not in source and "pickle." not in source
+    assert importers and all(name.startswith("marketeq/hdf5/") for name in importers), importers
+    for path in (ROOT / "marketeq" / "hdf5").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        assert "import pickle" not in source and "pickle." not in source, path
 
 
 def fail_midway(monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("simulated failure while writing metrics")
 
-    monkeypatch.setattr(hdf5, "_write_metrics", boom)
+    monkeypatch.setattr(hdf5.results, "write_metrics", boom)
 
 
 def test_failed_write_leaves_no_file_and_no_temporary(tmp_path, scenario, monkeypatch):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import fields
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from marketeq.model.brownian import Brownian
 from marketeq.model.market import MarketModel
+from marketeq.results import Paths  # re-exported: the engine builds Paths here
+
+__all__ = ["MuFn", "Paths", "RatesFn", "SigmaFn", "paths_to_torch", "price_path", "roll_holdings", "simulate"]
 
 # rates(k, D_k (B, N), W_k (B,)) -> (B, N), called step by step;
 # sigma(D (B, K+1, N), W (B, K+1)) and mu(D, W, phi, sigma) -> broadcastable to (B, K+1), called once.
@@ -20,41 +21,14 @@ SigmaFn = Callable[[Tensor, Tensor], Tensor]
 MuFn = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 
 
-@dataclass
-class Paths:
-    """Simulated market on a time grid; tensors or numpy arrays (see :meth:`numpy`).
-
-    Shapes: ``t`` (K+1,), ``W`` (B, K+1), ``dW`` (B, K), ``phi``/``phidot`` (B, K+1, N),
-    ``mu``/``sigma``/``S`` (B, K+1). Flow quantities at ``t_K`` are reported but unused by Euler sums.
-    """
-
-    t: Any
-    W: Any
-    dW: Any
-    phi: Any
-    phidot: Any
-    mu: Any
-    sigma: Any
-    S: Any
-
-    def numpy(self) -> Paths:
-        """A copy with every field as a float64 numpy array."""
-        convert = lambda x: x.detach().cpu().double().numpy() if isinstance(x, Tensor) else np.asarray(x)  # noqa: E731
-        return Paths(**{f.name: convert(getattr(self, f.name)) for f in fields(self)})
-
-    def torch(self, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float64) -> Paths:
-        """A copy with every field as a tensor."""
-        return Paths(**{f.name: torch.as_tensor(getattr(self, f.name), dtype=dtype, device=device)
-                        for f in fields(self)})
-
-    def select(self, index: Any) -> Paths:
-        """The paths picked by ``index`` along the path axis (the grid ``t`` is kept)."""
-        return Paths(**{f.name: getattr(self, f.name) if f.name == "t" else getattr(self, f.name)[index]
-                        for f in fields(self)})
-
-    @property
-    def n_paths(self) -> int:
-        return int(self.W.shape[0])
+def paths_to_torch(paths: Paths, device: torch.device | str = "cpu",
+                   dtype: torch.dtype = torch.float64) -> Paths:
+    """``paths`` with every field as a tensor: numpy paths (from files and oracles) are copied to ``device``
+    and ``dtype``; paths that already hold tensors are returned as they are."""
+    if isinstance(paths.W, Tensor):
+        return paths
+    return Paths(**{f.name: torch.as_tensor(getattr(paths, f.name), dtype=dtype, device=device)
+                    for f in fields(paths)})
 
 
 def simulate(model: MarketModel, brownian: Brownian, rates: RatesFn, sigma: SigmaFn, mu: MuFn,

@@ -8,7 +8,6 @@ the engine's :func:`agent_utilities`, so the differences are paired and their st
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +16,10 @@ import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from marketeq.metrics import _mean_se as mean_se
+from marketeq.files import atomic_path
 from marketeq.model.brownian import brownian_test_set
-from marketeq.results import Metric
+from marketeq.model.economics import agent_utilities
+from marketeq.results import Metric, mean_se
 from marketeq.rl.env import agent_simulator
 from marketeq.rl.learners import (
     N_ENVS,
@@ -32,7 +32,6 @@ from marketeq.rl.markets import MarketError, SolvedMarket
 from marketeq.rl.simulator import PolicyFn
 from marketeq.rl.vec_env import MarketVecEnv
 from marketeq.solvers.events import Callback, CallbackList, RunControl, RunEnded, RunStarted
-from marketeq.solvers.losses import agent_utilities
 
 
 @dataclass(frozen=True)
@@ -119,12 +118,9 @@ def save_learner(learner: BaseAlgorithm, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     if not target.parent.is_dir():
         raise MarketError(f"-o {target}: directory {str(target.parent)!r} does not exist; create it first")
-    temp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp.zip")
     try:
-        learner.save(temp)
-        os.replace(temp, target)
+        with atomic_path(target, suffix=".tmp.zip") as temp:  # sb3 adds ".zip" to a name without it
+            learner.save(temp)
     except OSError as exc:
         raise MarketError(f"-o {target}: cannot be written ({exc.strerror or exc})") from None
-    finally:
-        temp.unlink(missing_ok=True)
     return target

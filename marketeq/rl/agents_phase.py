@@ -17,7 +17,6 @@ policy the rest of the loop sees is a running average of sb3's iterates (``AVERA
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -36,10 +35,8 @@ from marketeq.rl.learners import (
 from marketeq.rl.simulator import PathSimulator, Processes
 from marketeq.rl.vec_env import MarketVecEnv
 from marketeq.scenario import RoundPlan
+from marketeq.solvers.agent_learners import SolverView
 from marketeq.solvers.losses import agents_step_reward
-
-if TYPE_CHECKING:
-    from marketeq.solvers.rlink import ReinforcementLinkSolver
 
 # The central policy's mean rate (the clearing residual) is scaled by this: exploration noise on independent
 # rates would otherwise make the clearing penalty dominate every reward (see PathSimulator.rates).
@@ -52,7 +49,7 @@ AVERAGING = 0.05
 class SB3Agents:
     """A stable-baselines3 algorithm (``ppo``, ``sac``, ``td3``) as the loop's agents' phase."""
 
-    def __init__(self, solver: ReinforcementLinkSolver, algo: str) -> None:
+    def __init__(self, solver: SolverView, algo: str) -> None:
         if algo not in ALGORITHMS:
             raise ValueError(f"agent learner 'sb3:{algo}': use one of {', '.join(ALGORITHMS)}")
         self.solver, self.algo = solver, algo
@@ -80,7 +77,7 @@ class SB3Agents:
     def _processes(self, brownian: Brownian) -> Processes:
         """The frozen market along the policy's own deterministic roll-out (price taking)."""
         phi, _ = roll_holdings(self.solver.model, brownian.W, self.rates())
-        mu, sigma = self.solver._market_paths(phi, brownian.W)
+        mu, sigma = self.solver.market_paths(phi, brownian.W)
         return Processes(mu, sigma)
 
     def _reward(self, flow: Tensor, rate: Tensor) -> Tensor:
@@ -105,7 +102,7 @@ class SB3Agents:
             self._update_average()
             return {key: torch.tensor(value) for key, value in iteration_losses(self.learner).items()}
 
-        s._iterate(round_index, "agents", plan.agents_iterations, iteration)
+        s.iterate(round_index, "agents", plan.agents_iterations, iteration)
 
     def rates(self) -> RatesFn:
         """The averaged policy's rates: what the market phase, the snapshots and the result see."""

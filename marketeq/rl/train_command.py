@@ -13,8 +13,8 @@ def run(args: argparse.Namespace, console) -> None:  # noqa: ANN001 - a rich Con
     import torch
     from rich.table import Table
 
-    from marketeq.api import format_metric
     from marketeq.callbacks import ProgressBar
+    from marketeq.results import format_metric
     from marketeq.rl.agent_training import evaluate_agent, save_learner, train_agent
 
     if args.timesteps < 1:

@@ -25,11 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from marketeq.callbacks import HistoryRecorder
 from marketeq.model.brownian import Brownian, BrownianSource, brownian_test_set, stream_seed
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths
-from marketeq.oracles import reference_for
 from marketeq.runtime import Runtime
 from marketeq.scenario import Scenario
 from marketeq.solvers.events import (
@@ -47,6 +45,7 @@ from marketeq.solvers.events import (
     Snapshot,
     Status,
 )
+from marketeq.solvers.history import HistoryRecorder
 from marketeq.solvers.losses import clearing_error, terminal_error
 from marketeq.solvers.state import (
     State,
@@ -112,8 +111,7 @@ class Solver(ABC):
                                     runtime.dtype)
         self.snapshot_paths = brownian_test_set(runtime.seed, SNAPSHOT_PATHS, m.n_steps, m.dt,
                                                 runtime.device, runtime.dtype)
-        oracle = reference_for(m)
-        self.oracle_sigma = None if oracle is None else oracle.sigma_curve(m.times.cpu().double().numpy())
+        self.oracle_sigma: np.ndarray | None = None  # (K+1,) the oracle's sigma on the grid, set by api.solve
         self.step = 0
         self.rollbacks = 0
         self.history = HistoryRecorder()

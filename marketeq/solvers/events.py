@@ -13,8 +13,9 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from marketeq.results import Status  # re-exported: RunEnded carries it
+
 Phase = Literal["agents", "market", "joint"]  # "joint": both players in one step (baselines)
-Status = Literal["completed", "interrupted", "diverged", "failed"]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from marketeq.model.brownian import Brownian
 from marketeq.model.rollout import Paths, RatesFn, price_path, roll_holdings, simulate
 from marketeq.runtime import Runtime
 from marketeq.scenario import RoundPlan, Scenario, ScenarioError
+from marketeq.solvers.agent_learners import SolverView, load_learner
 from marketeq.solvers.base import Solver
 from marketeq.solvers.implied import implied_mu, newton_corrected_mu
 from marketeq.solvers.losses import StateProjection, agent_utilities, agents_loss, link_loss, terminal_error
@@ -62,12 +63,15 @@ class ReinforcementLinkSolver(Solver):
     def _agents_phase(self, learner: str) -> AgentsPhase:
         if learner == "pathwise":
             return PathwiseAgents(self)
+        family, _, algo = learner.partition(":")
         try:  # stable-baselines3 is loaded only when asked for
-            from marketeq.rl.agents_phase import SB3Agents
+            learner_class = load_learner(family)
         except ImportError as exc:
             needs = f"needs gymnasium and stable-baselines3 ({exc.name} missing): pip install 'marketeq[rl]'"
             raise ScenarioError("solver.agent_learner", learner, f"{needs} or use 'pathwise'") from None
-        return SB3Agents(self, learner.removeprefix("sb3:"))
+        view = SolverView(self.model, self.scenario, self.runtime, self.agent_weights, self._market_paths,
+                          self._iterate)
+        return learner_class(view, algo)
 
     # --- the market as the agents see it -------------------------------------------------------------
     def _market_paths(self, phi: Tensor, W: Tensor) -> tuple[Tensor, Tensor]:

@@ -8,13 +8,14 @@ runs), otherwise the trial's own standard error over its test paths.
 from __future__ import annotations
 
 import os
-import secrets
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from marketeq.files import atomic_path
+from marketeq.results import mean_se
 from marketeq.sweeps.spec import SweepError
 from marketeq.sweeps.summary import read_summary
 
@@ -52,9 +53,10 @@ def series(columns: dict[str, np.ndarray], x: str, metric: str) -> dict[tuple[st
         for value in xs:
             ys = np.array([p[0] for p in points[value]])
             own = np.array([p[1] for p in points[value]])
-            means.append(ys.mean())
+            mean, spread = mean_se(ys)
+            means.append(mean)
             counts.append(len(ys))
-            spread = ys.std(ddof=1) / np.sqrt(len(ys)) if len(ys) > 1 else own[0]
+            spread = spread if len(ys) > 1 else own[0]
             errors.append(0.0 if not np.isfinite(spread) else spread)
         out[key] = (np.asarray(xs), np.asarray(means), np.asarray(errors), np.asarray(counts))
     return out
@@ -137,13 +139,10 @@ def _save(figure: Any, path: Path) -> Path:
     if kind not in supported:
         raise SweepError("output", str(path), f"unknown figure type; end the name in one of "
                                               f"{', '.join('.' + k for k in sorted(supported))}")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(tmp, dpi=150, format=kind)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, dpi=150, format=kind)
     except OSError as exc:
         raise SweepError("output", str(path), f"cannot be written ({exc.strerror or exc})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from marketeq.files import write_bytes_atomically
 from marketeq.sweeps.spec import Trial
-from marketeq.sweeps.trial import record_failure, run_trial, trial_path, write_bytes
+from marketeq.sweeps.trial import record_failure, run_trial, trial_path
 
 OnDone = Callable[[dict[str, Any]], None]
 
@@ -84,7 +85,7 @@ def run_ray(trials: Sequence[Trial], directory: str | os.PathLike[str], workers:
                 except Exception as exc:  # the task's worker died or the node was lost
                     on_done(record_failure(trial, directory, exc))
                     continue
-                write_bytes(trial_path(directory, trial), data)
+                write_bytes_atomically(trial_path(directory, trial), data)
                 on_done(row)
     finally:
         if started:

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from marketeq.files import write_bytes_atomically
 from marketeq.sweeps.local import default_workers, run_local
 from marketeq.sweeps.spec import Sweep, SweepError
 from marketeq.sweeps.summary import write_summary
-from marketeq.sweeps.trial import finished_row, write_bytes
+from marketeq.sweeps.trial import finished_row
 
 Backend = Literal["local", "ray"]
 SPEC_COPY = "sweep.toml"
@@ -66,7 +67,7 @@ def run_sweep(sweep: Sweep, directory: str | Path, *, backend: Backend = "local"
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        write_bytes(directory / SPEC_COPY, sweep.text.encode("utf-8"))
+        write_bytes_atomically(directory / SPEC_COPY, sweep.text.encode("utf-8"))
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise SweepError("output", str(directory), f"cannot be used as the sweep directory ({reason}); "

@@ -36,7 +36,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from marketeq import Scenario, ScenarioError, load_scenario, reference_name, scenario_to_toml
-from marketeq.scenario import _toml_error  # the scenario files' wording of TOML syntax errors
+from marketeq.scenario import toml_error  # the scenario files' wording of TOML syntax errors
 
 Method = Literal["solver", "oracle"]
 METHODS: tuple[str, ...] = ("solver", "oracle")
@@ -333,7 +333,7 @@ def load_sweep(path: str | Path) -> Sweep:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        error = _toml_error(exc, text, source)
+        error = toml_error(exc, text, source)
         raise SweepError(error.field, error.value, error.allowed, source) from None
     try:
         spec = SweepFile.model_validate(data)

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from marketeq.files import write_bytes_atomically
 from marketeq.hdf5 import read_table, write_table
 from marketeq.sweeps.spec import Sweep, SweepError
-from marketeq.sweeps.trial import write_bytes
 
 SUMMARY_H5 = "summary.h5"
 SUMMARY_CSV = "summary.csv"
@@ -61,7 +61,7 @@ def write_summary(rows: Iterable[Mapping[str, Any]], directory: str | Path,
     for row in zip(*columns.values(), strict=True):
         writer.writerow([repr(float(v)) if isinstance(v, float | np.floating) else v for v in row])
     path = directory / SUMMARY_CSV
-    write_bytes(path, buffer.getvalue().encode("utf-8"))
+    write_bytes_atomically(path, buffer.getvalue().encode("utf-8"))
     return h5, path
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import secrets
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -113,19 +112,6 @@ def finished_row(trial: Trial, directory: str | os.PathLike[str]) -> dict[str, A
     # The file name carries the trial's content hash, so a finished file is this trial's.
     return summary_row(trial, result) if result.status in FINISHED else None
 
-
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write a file atomically: a temporary file beside it, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # --- the row -------------------------------------------------------------------------------------------

@@ -1,0 +1,66 @@
+"""``marketeq validate`` and ``marketeq oracle``: what a scenario file says, and its reference answer."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from marketeq.cli.common import CliError, console, load, metrics_table, scenario_path
+
+
+def register(sub: Any) -> None:  # the parser's subparsers
+    validate = sub.add_parser("validate", help="check a scenario file")
+    validate.add_argument("scenario")
+    validate.set_defaults(func=cmd_validate)
+    oracle = sub.add_parser("oracle", help="the scenario's oracle on its test set (exact, or the numerical "
+                                           "PDE reference for two agents with power costs)")
+    oracle.add_argument("scenario")
+    oracle.add_argument("-o", "--output", help="write the oracle as a result file")
+    oracle.add_argument("--method", default="auto",
+                        help="auto (the reference: frictionless, riccati, or pde for two agents with q < 2), "
+                             "pde, leading-order, ...")
+    oracle.add_argument("--grid", nargs="+", type=int, metavar="N",
+                        help="the PDE's grid: NPHI NW [SUBSTEPS] (default 401 31 4)")
+    oracle.set_defaults(func=cmd_oracle)
+
+
+def schedule_summary(scenario: Any) -> str:
+    settings = scenario.solver
+    if settings.schedule == "adaptive":
+        return (f"adaptive schedule (tolerance {settings.tolerance:g}, at most {settings.max_rounds} rounds or "
+                f"{settings.max_minutes:g} minutes)")
+    return f"{settings.rounds} rounds, {settings.total_iterations} iterations"
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from marketeq.memory import estimate_memory
+    from marketeq.populations import population_summary
+
+    scenario = load(args.scenario)
+    m = scenario.market
+    need = estimate_memory(scenario).peak
+    print(f"{scenario_path(args.scenario)}: ok — {scenario.name}: {scenario.n_agents} agents, "
+          f"q = {scenario.frictions.q}, lambda = {scenario.frictions.lam}, T = {m.horizon}, K = {m.steps}, "
+          f"mu {scenario.solver.mu_mode}, {schedule_summary(scenario)}, about {need / 2**30:.2g} GiB of memory")
+    print(f"  {population_summary(scenario)}")
+    return 0
+
+
+def cmd_oracle(args: argparse.Namespace) -> int:
+    from marketeq.api import oracle_result
+    from marketeq.hdf5 import write_result
+    from marketeq.oracles.pde import parse_grid
+
+    scenario = load(args.scenario)
+    result = oracle_result(scenario, args.method, None if args.grid is None else parse_grid(args.grid))
+    if result is None:
+        raise CliError(f"{scenario.name}: no oracle for q = {scenario.frictions.q} with {scenario.n_agents} "
+                       "agents (lambda = 0, q = 2, or two agents with lambda > 0)")
+    out = console()
+    out.print(metrics_table(result, f"{scenario.name}: {result.oracle_name} oracle"))
+    if result.message:
+        out.print(result.message)
+    if args.output:
+        write_result(result, args.output)
+        out.print(f"wrote {args.output}")
+    return 0
