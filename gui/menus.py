@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMessageBox
@@ -10,8 +10,9 @@ from PySide6.QtWidgets import QMessageBox
 import marketeq
 from gui.theme import THEMES
 
-if TYPE_CHECKING:
-    from gui.main_window import MainWindow
+# The main window (any QMainWindow with the slots the actions call); not imported, so that the window may
+# import this module without a cycle.
+MainWindow = Any
 
 ABOUT = ("<b>marketeq {version}</b><p>Continuous-time equilibria of markets with trading costs, computed by "
          "a "

@@ -20,7 +20,8 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(["Scenario", "ScenarioError", "load_scenario", "scenario_to_toml"], "marketeq.scenario"),
+    **dict.fromkeys(["Scenario", "ScenarioError", "scenario_to_toml"], "marketeq.scenario"),
+    "load_scenario": "marketeq.scenario_files",
     **dict.fromkeys(["Metric", "Paths", "RunResult", "GapReport", "mean_se", "metric_rows", "format_metric"],
                     "marketeq.results"),
     **dict.fromkeys(["ResultFileError", "read_comparison", "read_gap", "read_result", "write_comparison",

@@ -34,45 +34,45 @@ from pydantic import Field, ValidationError, model_validator
 
 from marketeq.scenario import (
     FiniteFloat,
+    Frozen,
+    Number,
     PositiveFloat,
+    Rule,
     Scenario,
     ScenarioError,
-    _Frozen,
-    _Number,
-    _Rule,
     scenario_error,
 )
 
 __all__ = ["Population", "expand_agents", "population_summary"]
 
 
-class Population(_Frozen):
+class Population(Frozen):
     """``count`` agents with drawn or given risk aversions and exposures (see the module docstring)."""
 
     toml_section: ClassVar[str] = "in [[populations]]"
 
     name: str | None = None
-    count: Annotated[int, _Number, Field(ge=1, le=1000)] = Field(description="number of agents")
+    count: Annotated[int, Number, Field(ge=1, le=1000)] = Field(description="number of agents")
     gamma: PositiveFloat | None = Field(None, description="everybody's risk aversion")
     gamma_range: Annotated[list[PositiveFloat], Field(min_length=2, max_length=2)] | None = Field(
         None, description="[low, high] risk aversions to draw from")
     gamma_draw: Literal["uniform", "loguniform", "even"] = "uniform"
     xi: FiniteFloat | list[FiniteFloat] = Field(0.0, description="mean exposure, or one per agent")
-    xi_sd: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = Field(
+    xi_sd: Annotated[float, Number, Field(ge=0, allow_inf_nan=False)] = Field(
         0.0, description="standard deviation of normal draws about xi")
     xi_rule: Literal["centred", "as-given"] | None = None
     lam: PositiveFloat | None = Field(None, alias="lambda", description="the agents' cost scale lambda_n")
-    seed: Annotated[int, _Number, Field(ge=0, lt=2**63)] | None = None
+    seed: Annotated[int, Number, Field(ge=0, lt=2**63)] | None = None
 
     @model_validator(mode="after")
     def _one_gamma(self) -> Population:
         if (self.gamma is None) == (self.gamma_range is None):
-            raise _Rule("gamma", self.gamma, "give exactly one of gamma = number (all alike) or "
+            raise Rule("gamma", self.gamma, "give exactly one of gamma = number (all alike) or "
                         "gamma_range = [low, high]")
         if self.gamma_range is not None and self.gamma_range[0] > self.gamma_range[1]:
-            raise _Rule("gamma_range", self.gamma_range, "must be [low, high] with low <= high")
+            raise Rule("gamma_range", self.gamma_range, "must be [low, high] with low <= high")
         if isinstance(self.xi, list) and len(self.xi) != self.count:
-            raise _Rule("xi", self.xi, f"a list needs one number per agent: {self.count} (count), not "
+            raise Rule("xi", self.xi, f"a list needs one number per agent: {self.count} (count), not "
                         f"{len(self.xi)}")
         return self
 

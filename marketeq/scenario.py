@@ -38,7 +38,6 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "SolverSettings",
-    "load_scenario",
     "scenario_to_toml",
     "toml_error",
 ]
@@ -52,9 +51,9 @@ def _no_text_for_numbers(value: Any) -> Any:
     return value
 
 
-_Number = BeforeValidator(_no_text_for_numbers)
-PositiveFloat = Annotated[float, _Number, Field(gt=0, allow_inf_nan=False)]
-FiniteFloat = Annotated[float, _Number, Field(allow_inf_nan=False)]
+Number = BeforeValidator(_no_text_for_numbers)
+PositiveFloat = Annotated[float, Number, Field(gt=0, allow_inf_nan=False)]
+FiniteFloat = Annotated[float, Number, Field(allow_inf_nan=False)]
 StrictBool = Annotated[bool, Field(strict=True)]
 
 
@@ -94,7 +93,7 @@ def _short(value: Any, limit: int | None = 60) -> str:
     return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
-class _Rule(ValueError):
+class Rule(ValueError):
     """A rule across fields, raised inside pydantic and reported as a :class:`ScenarioError` of its field."""
 
     def __init__(self, field: str, value: Any, allowed: str) -> None:
@@ -102,25 +101,25 @@ class _Rule(ValueError):
         super().__init__(f"{field} = {_short(value)}: {allowed}")
 
 
-class _Frozen(BaseModel):
+class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=False)
 
 
-class Market(_Frozen):
+class Market(Frozen):
     """The exogenous market: terminal price ``S_T = beta*T + alpha*W_T``, supply, horizon, grid."""
 
     alpha: PositiveFloat = Field(description="volatility of the terminal fundamental")
     beta: FiniteFloat = Field(description="drift of the terminal fundamental")
     supply: PositiveFloat = Field(description="net supply s of the risky asset")
     horizon: PositiveFloat = Field(description="time horizon T")
-    steps: Annotated[int, _Number, Field(ge=1, le=100_000)] = Field(description="Euler steps K on [0, T]")
+    steps: Annotated[int, Number, Field(ge=1, le=100_000)] = Field(description="Euler steps K on [0, T]")
 
     @property
     def dt(self) -> float:
         return self.horizon / self.steps
 
 
-class Agent(_Frozen):
+class Agent(Frozen):
     """One agent: absolute risk aversion ``gamma``, endowment exposure ``xi`` (income loading ``xi*W_t``)."""
 
     gamma: PositiveFloat = Field(description="absolute risk aversion")
@@ -130,22 +129,22 @@ class Agent(_Frozen):
     name: str | None = None
 
 
-class Frictions(_Frozen):
+class Frictions(Frozen):
     """Trading cost ``G(x) = (lambda/q)|x|^q`` on the trading rate."""
 
-    lam: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False, alias="lambda")] = Field(
+    lam: Annotated[float, Number, Field(ge=0, allow_inf_nan=False, alias="lambda")] = Field(
         description="cost scale lambda in G(x) = (lambda/q)|x|^q; 0 is frictionless")
-    q: Annotated[float, _Number, Field(gt=1, le=2, allow_inf_nan=False)] = Field(
+    q: Annotated[float, Number, Field(gt=1, le=2, allow_inf_nan=False)] = Field(
         2.0, description="cost exponent q; 2 is quadratic")
 
 
-IntList = Annotated[list[Annotated[int, _Number, Field(ge=0)]], Field(min_length=1)]
+IntList = Annotated[list[Annotated[int, Number, Field(ge=0)]], Field(min_length=1)]
 RateList = Annotated[
-    list[Annotated[float, _Number, Field(gt=0, le=10, allow_inf_nan=False)]], Field(min_length=1)
+    list[Annotated[float, Number, Field(gt=0, le=10, allow_inf_nan=False)]], Field(min_length=1)
 ]
-HiddenList = Annotated[list[Annotated[int, _Number, Field(ge=1, le=4096)]], Field(max_length=16)]
+HiddenList = Annotated[list[Annotated[int, Number, Field(ge=1, le=4096)]], Field(max_length=16)]
 WeightList = Annotated[
-    list[Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)]], Field(min_length=1)
+    list[Annotated[float, Number, Field(ge=0, allow_inf_nan=False)]], Field(min_length=1)
 ]
 
 
@@ -159,7 +158,7 @@ class RoundPlan(NamedTuple):
     clearing_weight: float
 
 
-class SolverSettings(_Frozen):
+class SolverSettings(Frozen):
     """Training schedule and networks. Per-round lists repeat their last entry for later rounds."""
 
     method: Literal["rlink", "combo", "fbsde"] = Field(
@@ -169,15 +168,15 @@ class SolverSettings(_Frozen):
         "rounds", description="rounds: the fixed schedule of per-round iterations and learning rates below; "
                               "adaptive (rlink only, experimental): rounds until the equilibrium residuals fall "
                               "below the tolerance or the budget is spent")
-    tolerance: Annotated[float, _Number, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
+    tolerance: Annotated[float, Number, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
         2e-4, description="adaptive schedule: stop when the round-to-round change of sigma_t and mu_t (relative), "
                           "the normalised terminal error and the link residual (implied clearing) "
                           "are all below this")
-    max_rounds: Annotated[int, _Number, Field(ge=1, le=10_000)] = Field(
+    max_rounds: Annotated[int, Number, Field(ge=1, le=10_000)] = Field(
         50, description="adaptive schedule: rounds at most before the run ends as budget_exhausted")
-    max_minutes: Annotated[float, _Number, Field(gt=0, allow_inf_nan=False)] = Field(
+    max_minutes: Annotated[float, Number, Field(gt=0, allow_inf_nan=False)] = Field(
         30.0, description="adaptive schedule: training minutes at most before the run ends as budget_exhausted")
-    rounds: Annotated[int, _Number, Field(ge=1, le=10_000)] = Field(
+    rounds: Annotated[int, Number, Field(ge=1, le=10_000)] = Field(
         10, description="rounds schedule: rounds of agents' then market training")
     mu_mode: Literal["learned", "known", "implied"] = Field(
         "learned", description="learned (rounds schedule): a mu network tied to the agents by the link; known: "
@@ -185,10 +184,10 @@ class SolverSettings(_Frozen):
                                "mu is the link solved exactly on the agents' roll-out")
     warm_start: StrictBool = Field(True, description="rounds schedule: each round continues from the last one's "
                                                      "networks instead of fresh ones")
-    batch_size: Annotated[int, _Number, Field(ge=2, le=1_000_000)] = Field(
+    batch_size: Annotated[int, Number, Field(ge=2, le=1_000_000)] = Field(
         512, description="paths per agents' iteration (rounds schedule, default 512); adaptive schedule: the "
                          "fixed training paths the agents' problem is solved on (default 2048)")
-    market_batch_size: Annotated[int, _Number, Field(ge=2, le=1_000_000)] = 4096
+    market_batch_size: Annotated[int, Number, Field(ge=2, le=1_000_000)] = 4096
     agents_iterations: IntList = [300]
     market_iterations: IntList = [300]
     agents_lr: RateList = [1e-3]
@@ -203,7 +202,7 @@ class SolverSettings(_Frozen):
     # (measured on E3: agents' phases at a constant rate left best responses and clearing noisy). It applies
     # to the solvers' own optimisers; a stable-baselines3 agents' learner keeps its constant rate.
     lr_decay: Literal["constant", "cosine"] = "constant"
-    eval_every: Annotated[int, _Number, Field(ge=1)] = 50
+    eval_every: Annotated[int, Number, Field(ge=1)] = 50
     # MLP correction on top of the time-dependent linear feedback, in the policy and in mu; "auto" uses
     # it only for power costs (q < 2), where the equilibrium is nonlinear in the state.
     nonlinear: Literal["auto", "on", "off"] = "auto"
@@ -218,7 +217,7 @@ class SolverSettings(_Frozen):
     # solves it for mu by back-substitution (solvers/implied.py) and fits the mu network to that; "auto"
     # solves it exactly for power costs, whose link loss flattens out near clearing.
     link_solve: Literal["auto", "gradient", "exact"] = "auto"
-    link_weight: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = 1.0
+    link_weight: Annotated[float, Number, Field(ge=0, allow_inf_nan=False)] = 1.0
     # The market's volatility at T: "pinned" builds sigma_T = alpha (an equilibrium invariant) into the
     # network; "free" leaves it to the terminal condition. Measured: on E3 (power costs, ten agents) a free
     # sigma ended at 0.98-0.99, pinned at alpha with the terminal error below the published one; on short
@@ -230,11 +229,11 @@ class SolverSettings(_Frozen):
     # best responses do, which took the equilibrium gap from 1.2% to under 1% of their gain.
     rate_profile: Literal["free", "shared"] = "free"
     # Reliability (docs/reliability.md). Checkpoints are always written at the start of each phase.
-    checkpoint_every: Annotated[int, _Number, Field(ge=0, le=10**9)] = Field(
+    checkpoint_every: Annotated[int, Number, Field(ge=0, le=10**9)] = Field(
         0, description="also checkpoint every so many iterations; 0: only at the start of each phase")
-    grad_clip: Annotated[float, _Number, Field(ge=0, allow_inf_nan=False)] = Field(
+    grad_clip: Annotated[float, Number, Field(ge=0, allow_inf_nan=False)] = Field(
         0.0, description="clip the gradient norm of each step to this value; 0: off")
-    divergence_retries: Annotated[int, _Number, Field(ge=0, le=100)] = Field(
+    divergence_retries: Annotated[int, Number, Field(ge=0, le=100)] = Field(
         3, description="roll-backs to the last good state (learning rate halved each time) before a run "
                        "with non-finite losses or gradients ends as diverged")
     # Who trains the agents' phase: gradients through the roll-out, or a stable-baselines3 algorithm.
@@ -257,15 +256,15 @@ class SolverSettings(_Frozen):
         if self.schedule != "adaptive":
             return self
         if self.method != "rlink":
-            raise _Rule("solver.schedule", "adaptive", f"is a schedule of method 'rlink', not of '{self.method}'; "
+            raise Rule("solver.schedule", "adaptive", f"is a schedule of method 'rlink', not of '{self.method}'; "
                         "use schedule = 'rounds' with the baselines")
         if self.mu_mode == "learned":
-            raise _Rule("solver.mu_mode", "learned", "trains a mu network by gradient and needs schedule = "
+            raise Rule("solver.mu_mode", "learned", "trains a mu network by gradient and needs schedule = "
                         "'rounds'; the adaptive schedule takes mu from the link: use 'implied' or 'known'")
         for name in ROUNDS_ONLY:
             value, default = getattr(self, name), type(self).model_fields[name].default
             if value != default:
-                raise _Rule(f"solver.{name}", value, "is a setting of schedule = 'rounds'; the adaptive schedule "
+                raise Rule(f"solver.{name}", value, "is a setting of schedule = 'rounds'; the adaptive schedule "
                             "sets it itself: remove it, or set solver.schedule = 'rounds'")
         return self
 
@@ -295,16 +294,16 @@ ROUNDS_ONLY = ("rounds", "warm_start", "market_batch_size", "agents_iterations",
                "agent_learner")
 
 
-class RunSettings(_Frozen):
+class RunSettings(Frozen):
     """Reproducibility and hardware: seed, test set size, dtype and device."""
 
-    seed: Annotated[int, _Number, Field(ge=0, lt=2**63)] = 0
-    test_paths: Annotated[int, _Number, Field(ge=2, le=10_000_000)] = 3000
+    seed: Annotated[int, Number, Field(ge=0, lt=2**63)] = 0
+    test_paths: Annotated[int, Number, Field(ge=2, le=10_000_000)] = 3000
     dtype: Literal["float32", "float64"] = "float32"
     device: Literal["cpu", "cuda", "auto"] = "auto"
 
 
-class Scenario(_Frozen):
+class Scenario(Frozen):
     """A complete, validated scenario: market, agents, frictions, solver and run settings."""
 
     name: str = "scenario"
@@ -324,7 +323,7 @@ class Scenario(_Frozen):
         scale = max(1.0 / unit, math.fsum(abs(a.xi) / unit for a in agents))
         if abs(total) > 1e-9 * scale:
             total *= unit
-            raise _Rule(
+            raise Rule(
                 "agents.xi", [a.xi for a in agents],
                 f"they sum to {total:.6g}, but the endowment exposures xi must sum to 0 "
                 "(the frictionless market clears with a constant return only then)",
@@ -334,13 +333,13 @@ class Scenario(_Frozen):
     @model_validator(mode="after")
     def _known_mu_needs_identity(self) -> Scenario:
         if self.solver.mu_mode == "known" and self.frictions.q != 2 and self.n_agents > 2:
-            raise _Rule(
+            raise Rule(
                 "solver.mu_mode", "known",
                 f"needs q = 2 or exactly 2 agents (the return identity), but q = {self.frictions.q:g} "
                 f"with {self.n_agents} agents; use mu_mode = 'learned' or 'implied'",
             )
         if self.solver.mu_mode == "implied" and self.solver.method != "rlink":
-            raise _Rule("solver.mu_mode", "implied",
+            raise Rule("solver.mu_mode", "implied",
                         f"is a mode of the reinforcement-link solver, not of method '{self.solver.method}'; "
                         "use mu_mode = 'learned' or method = 'rlink'")
         return self
@@ -350,7 +349,7 @@ class Scenario(_Frozen):
         if self.frictions.lam == 0:
             for i, agent in enumerate(self.agents):
                 if agent.lam is not None:
-                    raise _Rule(f"agents[{i}].lambda", agent.lam,
+                    raise Rule(f"agents[{i}].lambda", agent.lam,
                                 "an agent's own cost needs frictions.lambda > 0 too (a market where some "
                                 "agents trade for free has no equilibrium with costs); set frictions.lambda")
         return self
@@ -399,7 +398,7 @@ class Scenario(_Frozen):
                 target[parts[-1]] = _plain(value)
             except (IndexError, TypeError):
                 raise ScenarioError(key, value, f"no such entry (there are {len(target)} agents)") from None
-        return _validate(data, source=None)
+        return validate_data(data, source=None)
 
 
 _ALIASES = {"lam": "lambda"}
@@ -578,7 +577,7 @@ def _explain(error: dict[str, Any], root: type[BaseModel] | None = None) -> tupl
     return value, f"must be {expected}{about}"
 
 
-def _validate(data: Any, source: str | None) -> Scenario:
+def validate_data(data: Any, source: str | None) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -590,7 +589,7 @@ def scenario_error(exc: ValidationError, source: str | None, root: type[BaseMode
     """The first error of a validation as one line; ``prefix`` names where ``root`` sits in the file."""
     err = exc.errors(include_url=False)[0]
     rule = err.get("ctx", {}).get("error")
-    if isinstance(rule, _Rule):
+    if isinstance(rule, Rule):
         field, value, allowed = rule.field, rule.value, rule.allowed
     else:
         field = _format_loc(err["loc"])
@@ -601,7 +600,7 @@ def scenario_error(exc: ValidationError, source: str | None, root: type[BaseMode
 
 # --- files -------------------------------------------------------------------------------------------
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     name = str(path)
     if path.is_dir():
         raise ScenarioError("file", name, "is a directory; give the path of a scenario .toml file")
@@ -633,20 +632,6 @@ def toml_error(exc: tomllib.TOMLDecodeError, text: str, source: str) -> Scenario
     shown = lines[line - 1].strip() if line <= len(lines) else ""
     allowed = f"malformed TOML: {reason} (column {column}); fix the syntax there"
     return ScenarioError(f"line {line}", shown, allowed, source)
-
-
-def load_scenario(source: str | Path, *, text: str | None = None) -> Scenario:
-    """Read and validate a scenario from a TOML file (or from ``text``, named ``source`` in errors)."""
-    name = str(source)
-    if text is None:
-        text = _read_text(Path(source))
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise toml_error(exc, text, name) from None
-    from marketeq.populations import expand_agents  # it builds on this module's fields
-
-    return _validate(expand_agents(data, Path(source).parent, name), source=name)
 
 
 def scenario_to_toml(scenario: Scenario) -> str:

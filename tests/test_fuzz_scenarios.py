@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from marketeq.cli import main
-from marketeq.scenario import Scenario, load_scenario, scenario_to_toml
+from marketeq.scenario import Scenario, scenario_to_toml
+from marketeq.scenario_files import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = tomllib.loads((ROOT / "scenarios" / "quickstart.toml").read_text(encoding="utf-8"))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from marketeq.cli import main
-from marketeq.scenario import ScenarioError, load_scenario, scenario_to_toml
+from marketeq.scenario import ScenarioError, scenario_to_toml
+from marketeq.scenario_files import load_scenario
 
 HEAD = """name = "many"
 [market]

@@ -6,13 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from marketeq.scenario import (
-    Scenario,
-    ScenarioError,
-    SolverSettings,
-    load_scenario,
-    scenario_to_toml,
-)
+from marketeq.scenario import Scenario, ScenarioError, SolverSettings, scenario_to_toml
+from marketeq.scenario_files import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 SHIPPED = sorted(SCENARIOS.glob("*.toml"))

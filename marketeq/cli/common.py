@@ -39,7 +39,7 @@ def scenario_path(given: str | None) -> Path:
 
 
 def load(given: str | None) -> Scenario:
-    from marketeq.scenario import load_scenario
+    from marketeq.scenario_files import load_scenario
 
     return load_scenario(scenario_path(given))
 

@@ -22,7 +22,8 @@ from marketeq.hdf5.files import (
     unescape,
 )
 from marketeq.results import Metric, Paths
-from marketeq.scenario import Scenario, ScenarioError, load_scenario
+from marketeq.scenario import Scenario, ScenarioError
+from marketeq.scenario_files import load_scenario
 
 PATH_FIELDS = tuple(f.name for f in fields(Paths))
 # Dimension labels of the path datasets: B paths, K+1 grid times, K Euler steps, N agents.

@@ -26,7 +26,8 @@ from marketeq.oracles import ORACLES, oracle_for
 from marketeq.results import RunResult
 from marketeq.rl.simulator import Processes
 from marketeq.runtime import Runtime
-from marketeq.scenario import Scenario, load_scenario
+from marketeq.scenario import Scenario
+from marketeq.scenario_files import load_scenario
 from marketeq.solvers.networks import Scales
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "quickstart.toml"
