@@ -1,8 +1,8 @@
 """The modal Riccati oracle against the direct matrix integration it replaced, and against itself.
 
 ``data/riccati_reference.npz`` holds sigma, E[S_0] and the feedback gains of four markets computed once with
-the previous oracle (N^2 + N unknowns integrated by Radau with a finite-difference Jacobian, rtol 1e-11), the
-markets being those of :func:`market` below.
+the previous oracle (N^2 + N unknowns integrated by Radau with a finite-difference Jacobian, rtol 1e-11, and
+lambda taken in float64, as every oracle now takes it), the markets being those of :func:`market` below.
 """
 
 from __future__ import annotations

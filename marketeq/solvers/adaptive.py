@@ -97,6 +97,7 @@ class AdaptiveLinkSolver(Solver):
                                       line_search_fn="strong_wolfe")
         with torch.no_grad():
             before = float(self._objective())
+            start = [p.detach().clone() for p in params]
 
         def closure() -> Tensor:
             optimizer.zero_grad(set_to_none=True)
@@ -107,6 +108,12 @@ class AdaptiveLinkSolver(Solver):
         optimizer.step(closure)
         with torch.no_grad():
             after = self._objective()
+            if not bool(torch.isfinite(after)) or float(after) > before:
+                # A line search that left the concave problem's basin (seen as NaN on a two-agent scenario):
+                # keep the last good policy and end the phase there.
+                for param, value in zip(params, start, strict=True):
+                    param.copy_(value)
+                after = torch.tensor(before, dtype=after.dtype)
         improvement = (before - float(after)) / max(abs(before), 1e-30)
         done = improvement < AGENTS_RTOL
         return {"agents/loss": after, "agents/improvement": torch.tensor(improvement),
