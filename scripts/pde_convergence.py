@@ -9,7 +9,7 @@
    recorded numbers (docs/results/compare_e2.json) against it, and the equilibrium gap at the PDE solution
    for q = 2 and q = 3/2.
 
-Writes a JSON record (git commit, command, machine, numbers) to data/results/pde_convergence.json.
+Writes a JSON record (git commit, command, machine, numbers) to docs/results/pde_convergence.json.
 Usage: OMP_NUM_THREADS=1 python scripts/pde_convergence.py [--quick] [-o FILE]
 """
 
@@ -198,7 +198,7 @@ def e2_reference(quick: bool) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="coarser grids (a smoke test, minutes less)")
-    parser.add_argument("-o", "--output", default=str(ROOT / "data" / "results" / "pde_convergence.json"))
+    parser.add_argument("-o", "--output", default=str(ROOT / "docs" / "results" / "pde_convergence.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
