@@ -35,10 +35,11 @@ def section(record: dict) -> str:
     parts = [f"## {record['title']}", "",
              f"`{record['command']}` — {record['date']}, {m['cpu']}, {m['cores']} cores "
              f"({m['torch_threads']} torch threads), torch {m['torch']}, Python {m['python']}.", ""]
-    for t in record.get("tables", []):
-        parts += [table(t["caption"], t["columns"], t["rows"]), ""]
-    if record.get("output"):
-        parts += ["```text", record["output"].strip(), "```", ""]
+    for t in record.get("tables", []):  # {caption, columns, rows}, or {title, header, rows}
+        parts += [table(t.get("caption", t.get("title", "")), t.get("columns", t.get("header", [])), t["rows"]), ""]
+    text = record.get("output") or record.get("transcript")
+    if text:
+        parts += ["```text", text.strip(), "```", ""]
     parts += [f"- {note}" for note in record.get("notes", [])]
     if record.get("figure"):  # stored relative to the checkout; the page lives in docs/
         parts += ["", f"![{record['title']}]({record['figure'].removeprefix('docs/')})"]
