@@ -27,7 +27,7 @@ from marketeq.solvers.fixed_point import (
 )
 from marketeq.solvers.implied import implied_mu
 from marketeq.solvers.losses import StateProjection, clearing_error, implied_rates, terminal_error
-from marketeq.solvers.networks import PolicyNet, Scales
+from marketeq.solvers.networks import PolicyNet
 from marketeq.solvers.state import State, to_numpy
 
 LBFGS_CHUNK = 25  # objective evaluations per agents' iteration (a fresh L-BFGS each, so resumes are exact)
@@ -70,7 +70,6 @@ class AdaptiveLinkSolver(Solver):
         self.checks: list[RoundCheck] = []
         self.verdict = ""
         self._last_valid: tuple[np.ndarray, np.ndarray] | None = None  # sigma and mean mu of the last round
-        self.rate_scale = float(Scales(m).rate.mean())
 
     # --- the agents ------------------------------------------------------------------------------------
     def rates(self) -> RatesFn:
@@ -95,9 +94,7 @@ class AdaptiveLinkSolver(Solver):
         optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=LBFGS_CHUNK, history_size=LBFGS_CHUNK,
                                       tolerance_grad=1e-12, tolerance_change=1e-14,
                                       line_search_fn="strong_wolfe")
-        with torch.no_grad():
-            before = float(self._objective())
-            start = [p.detach().clone() for p in params]
+        start = [p.detach().clone() for p in params]
 
         def closure() -> Tensor:
             optimizer.zero_grad(set_to_none=True)
@@ -105,7 +102,7 @@ class AdaptiveLinkSolver(Solver):
             loss.backward()
             return loss
 
-        optimizer.step(closure)
+        before = float(optimizer.step(closure))  # L-BFGS returns the objective at its starting point
         with torch.no_grad():
             after = self._objective()
             if not bool(torch.isfinite(after)) or float(after) > before:
@@ -129,8 +126,7 @@ class AdaptiveLinkSolver(Solver):
         return implied_mu(m, sigma_paths, phi, W, self._projection(phi, W))
 
     def _projection(self, phi: Tensor, W: Tensor) -> StateProjection:
-        scales = self.policy.scales
-        return StateProjection(scales.state(phi - self.model.phibar, W), w_variance=self.model.dt / scales.w**2)
+        return StateProjection.along(self.model, self.policy.scales, phi, W)
 
     @torch.no_grad()
     def _market_step(self) -> dict[str, Tensor]:

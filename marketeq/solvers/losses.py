@@ -5,6 +5,8 @@ Shapes: B paths, K steps, N agents; time-indexed tensors carry K+1 points and Eu
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -65,6 +67,12 @@ class StateProjection:
             nxt[..., 1 + 2 * n_coords - 1] += w_variance
             nxt[..., 1 + 3 * n_coords - 1] += 3.0 * w * w_variance
             self.next_features = nxt.to(state.dtype)
+
+    @classmethod
+    def along(cls, model: MarketModel, scales: Any, phi: Tensor, W: Tensor) -> StateProjection:
+        """The projection on the state ``(D, W)`` of holdings ``phi`` (B, K+1, N) and paths ``W`` (B, K+1), in
+        the units of ``scales`` (a network's :class:`~marketeq.solvers.networks.Scales`)."""
+        return cls(scales.state(phi - model.phibar, W), w_variance=model.dt / scales.w**2)
 
     def __call__(self, y: Tensor) -> Tensor:
         """(B, K, N) -> (B, K, N): each step's values replaced by their regression on that step's state."""

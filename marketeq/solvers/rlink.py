@@ -180,9 +180,7 @@ class ReinforcementLinkSolver(Solver):
 
     def _projection(self, phi: Tensor, W: Tensor) -> StateProjection:
         """Conditional expectations given the state along these holdings and paths (fitted across them)."""
-        scales = self.policy.scales
-        state = scales.state(phi - self.model.phibar, W)
-        return StateProjection(state, w_variance=self.model.dt / scales.w**2)
+        return StateProjection.along(self.model, self.policy.scales, phi, W)
 
     def _build_networks(self) -> None:
         settings, rt = self.scenario.solver, self.runtime
