@@ -5,12 +5,14 @@ Nothing here needs torch (a contract in ``.importlinter``): reading and showing 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
-from marketeq.scenario import Scenario
+if TYPE_CHECKING:  # validating a scenario needs pydantic: a summary of a result file does without it
+    from marketeq.scenario import Scenario
 
 Status = Literal["completed", "interrupted", "diverged", "failed"]
 
@@ -72,11 +74,30 @@ class Paths:
         return int(self.W.shape[0])
 
 
+class _LazyScenario:
+    """``RunResult.scenario``: a :class:`~marketeq.scenario.Scenario`, or a function that validates one,
+    called on first access (a result file's summary reads its metrics without loading pydantic)."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> Scenario:
+        if obj is None:
+            raise AttributeError("scenario")  # tells dataclass that the field has no default
+        value = obj.__dict__["_scenario"]
+        if callable(value):
+            value = obj.__dict__["_scenario"] = value()
+        return value
+
+    def __set__(self, obj: Any, value: Scenario | Callable[[], Scenario]) -> None:
+        obj.__dict__["_scenario"] = value
+
+
 @dataclass
 class RunResult:
-    """A finished (or stopped) run: scenario, provenance, history, test-set paths, metrics and weights."""
+    """A finished (or stopped) run: scenario, provenance, history, test-set paths, metrics and weights.
 
-    scenario: Scenario
+    ``scenario`` may be given as a function that validates it, called when it is first read.
+    """
+
+    scenario: Scenario = _LazyScenario()  # type: ignore[assignment]  # a descriptor, see its docstring
     scenario_toml: str
     solver: str
     status: Status
@@ -90,6 +111,16 @@ class RunResult:
     weights: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     message: str = ""
     wall_time_s: float = float("nan")
+
+    @property
+    def scenario_name(self) -> str:
+        """The scenario's name, without validating the scenario when that has not happened yet."""
+        value = self.__dict__["_scenario"]
+        if not callable(value):
+            return value.name
+        import tomllib
+
+        return str(tomllib.loads(self.scenario_toml).get("name", "scenario"))  # Scenario.name's default
 
 
 def format_metric(metric: Metric | None) -> str:

@@ -53,7 +53,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     result = read_result(args.results, method=args.method, arrays=False)  # the table needs no paths
     if result.oracle_name and not result.oracle_metrics and not result.solver.startswith("oracle"):
         result = read_result(args.results, method=args.method)  # older file: its oracle paths give them
-    console().print(metrics_table(result, f"{args.results}: {result.scenario.name}, {result.solver}, "
+    console().print(metrics_table(result, f"{args.results}: {result.scenario_name}, {result.solver}, "
                                           f"{result.status}"))
     return 0
 

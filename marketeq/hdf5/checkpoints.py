@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -35,7 +35,9 @@ from marketeq.hdf5.files import (
     write_atomically,
 )
 from marketeq.hdf5.groups import read_scenario, write_provenance
-from marketeq.scenario import Scenario
+
+if TYPE_CHECKING:
+    from marketeq.scenario import Scenario
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -22,8 +22,9 @@ from marketeq.hdf5.files import (
     unescape,
 )
 from marketeq.results import Metric, Paths
-from marketeq.scenario import Scenario, ScenarioError
-from marketeq.scenario_files import load_scenario
+
+if TYPE_CHECKING:  # validating a scenario loads pydantic: done only when a reader asks for it
+    from marketeq.scenario import Scenario
 
 PATH_FIELDS = tuple(f.name for f in fields(Paths))
 # Dimension labels of the path datasets: B paths, K+1 grid times, K Euler steps, N agents.
@@ -149,9 +150,21 @@ def write_weights(f: h5py.File, weights: Mapping[str, Mapping[str, Any]]) -> Non
 
 def read_scenario(f: h5py.Group, source: Path, todo: str) -> tuple[Scenario, str]:
     """The stored scenario, re-validated, and its TOML text; ``todo`` says what to do when it is invalid."""
-    toml = required(f, "scenario/toml", source).asstr()[()]
+    toml = read_scenario_toml(f, source)
+    return validate_scenario(toml, source, todo), toml
+
+
+def read_scenario_toml(f: h5py.Group, source: Path) -> str:
+    return required(f, "scenario/toml", source).asstr()[()]
+
+
+def validate_scenario(toml: str, source: Path, todo: str) -> Scenario:
+    """The scenario of a stored TOML text, or the ResultFileError saying that it is not valid here."""
+    from marketeq.scenario import ScenarioError
+    from marketeq.scenario_files import load_scenario
+
     try:
-        return load_scenario(source, text=toml), toml
+        return load_scenario(source, text=toml)
     except ScenarioError as exc:
         raise ResultFileError(source, f"its stored scenario is not valid here ({exc})", todo) from None
 

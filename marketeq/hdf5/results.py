@@ -36,13 +36,14 @@ from marketeq.hdf5.groups import (
     read_history,
     read_metrics,
     read_paths,
-    read_scenario,
+    read_scenario_toml,
     read_weights,
     write_history,
     write_metrics,
     write_paths,
     write_provenance,
     write_scenario,
+    validate_scenario,
     write_weights,
 )
 from marketeq.results import Metric, RunResult, Status
@@ -186,7 +187,11 @@ def _read(f: h5py.Group, source: Path, arrays: bool = True) -> RunResult:
         allowed = ", ".join(get_args(Status))
         raise ResultFileError(source, f"unknown status {status!r} (expected one of {allowed})",
                               "write it again with this marketeq")
-    scenario, toml = read_scenario(f, source, "open it with the marketeq version that wrote it")
+    toml = read_scenario_toml(f, source)
+    todo = "open it with the marketeq version that wrote it"
+    # A summary (arrays=False) validates its scenario only when asked: pydantic would double its start-up.
+    scenario = (validate_scenario(toml, source, todo) if arrays
+                else lambda: validate_scenario(toml, source, todo))
     oracle_name = text(f.attrs.get("oracle_name", "")) or None
     return RunResult(
         scenario=scenario,
