@@ -1,6 +1,6 @@
 """Several methods on one scenario and one seeded test set: the comparison table and its plots.
 
-``compare(scenario, ["rgan", "combo", ...])`` runs each method through :func:`marketeq.api.solve` (so every
+``compare(scenario, ["rlink", "joint", ...])`` runs each method through :func:`marketeq.api.solve` (so every
 method sees the same training noise stream and is evaluated on the same test paths), attaches the reference
 answer, and never lets one method's failure take the others down.
 """
@@ -19,6 +19,7 @@ import numpy as np
 from marketeq.api import oracle_result, solve
 from marketeq.callbacks import HistoryRecorder
 from marketeq.gap import DEFAULT_ITERATIONS, result_gap
+from marketeq.methods import current_name
 from marketeq.oracles import oracle_names
 from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance
@@ -39,17 +40,17 @@ class Method:
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("rgan", "reinforcement link, mu learned", {"solver.method": "rlink", "solver.mu_mode": "learned"}),
-    Method("rgan-known", "reinforcement link, mu known",
+    Method("rlink", "reinforcement link, mu learned", {"solver.method": "rlink", "solver.mu_mode": "learned"}),
+    Method("rlink-known", "reinforcement link, mu known",
            {"solver.method": "rlink", "solver.mu_mode": "known"}),
-    Method("rgan-implied", "reinforcement link, mu implied (link solved exactly)",
+    Method("rlink-implied", "reinforcement link, mu implied (link solved exactly)",
            {"solver.method": "rlink", "solver.mu_mode": "implied"}),
-    Method("combo", "combo (joint training)", {"solver.method": "combo"}),
+    Method("joint", "joint training", {"solver.method": "joint"}),
     Method("fbsde", "deep FBSDE", {"solver.method": "fbsde"}),
     Method("oracle", "oracle (the reference: exact, or the PDE for two agents with q < 2)", None),
     Method("leading-order", "leading-order approximation (two agents, one lambda)", None, "leading-order"),
 )}
-DEFAULT_METHODS = ("rgan", "rgan-known", "combo", "fbsde", "oracle")
+DEFAULT_METHODS = ("rlink", "rlink-known", "joint", "fbsde", "oracle")
 # Table columns: (metric key, heading).
 COLUMNS = (("sum_J", "sum J_n"), ("clearing", "clearing"), ("terminal", "terminal"), ("S0", "S_0"),
            ("mu0", "mu_0"), ("sigma0", "sigma_0"), ("gap/total", "gap"),
@@ -57,9 +58,10 @@ COLUMNS = (("sum_J", "sum J_n"), ("clearing", "clearing"), ("terminal", "termina
 
 
 def parse_methods(text: str | Iterable[str]) -> list[str]:
-    """Method names from ``"rgan,combo"`` or a list; unknown names are a one-line error."""
+    """Method names from ``"rlink,joint"`` or a list (earlier names mapped); unknown names are a one-line
+    error."""
     names = [n.strip() for n in text.split(",")] if isinstance(text, str) else list(text)
-    names = [n for n in names if n]
+    names = [current_name(n) for n in names if n]
     unknown = [n for n in names if n not in METHODS]
     if unknown or not names:
         raise ScenarioError("--methods", ",".join(names), f"choose from {', '.join(METHODS)}")
@@ -85,7 +87,7 @@ def run_method(scenario: Scenario, method: str, callbacks: Sequence[Callback] = 
             return None
         return oracle_result(seeded, spec.oracle)
     try:
-        variant = scenario.replace(**spec.overrides)
+        variant = scenario.with_method(**spec.overrides)
     except ScenarioError as exc:
         log.info("%s does not apply: %s", method, exc)
         return None

@@ -38,14 +38,15 @@ from marketeq.hdf5.groups import (
     read_paths,
     read_scenario_toml,
     read_weights,
+    validate_scenario,
     write_history,
     write_metrics,
     write_paths,
     write_provenance,
     write_scenario,
-    validate_scenario,
     write_weights,
 )
+from marketeq.methods import current_name
 from marketeq.results import Metric, RunResult, Status
 
 
@@ -143,12 +144,12 @@ def read_result(path: str | os.PathLike[str], method: str | None = None, *, arra
     """
     def read(f: h5py.File, source: Path) -> RunResult:
         if _is_comparison(f):
-            names = _methods(f, source)
-            if method not in names:
+            stored = {current_name(name): name for name in _methods(f, source)}  # earlier names mapped
+            if method is None or current_name(method) not in stored:
                 given = "no method" if method is None else f"no method {method!r}"
-                raise ResultFileError(source, f"a comparison of {', '.join(names)}: {given}",
+                raise ResultFileError(source, f"a comparison of {', '.join(stored)}: {given}",
                                       "choose one with --method NAME")
-            return _read(f["methods"][escape(method)], source, arrays)
+            return _read(f["methods"][escape(stored[current_name(method)])], source, arrays)
         if method is not None:
             raise ResultFileError(source, f"a single result, not a comparison (no method {method!r})",
                                   "leave out --method")
@@ -164,7 +165,7 @@ def read_comparison(path: str | os.PathLike[str]) -> dict[str, RunResult]:
             check_result_format(f, source)  # a result file, or a clear error saying what it is instead
             raise ResultFileError(source, "a single result, not a comparison",
                                   "give a file written by 'marketeq compare'")
-        return {name: _read(f["methods"][escape(name)], source) for name in _methods(f, source)}
+        return {current_name(name): _read(f["methods"][escape(name)], source) for name in _methods(f, source)}
 
     return open_checked(path, read)
 
@@ -196,7 +197,7 @@ def _read(f: h5py.Group, source: Path, arrays: bool = True) -> RunResult:
     return RunResult(
         scenario=scenario,
         scenario_toml=toml,
-        solver=text(f.attrs.get("solver", "")),
+        solver=current_name(text(f.attrs.get("solver", ""))),
         status=status,  # type: ignore[arg-type]  # checked against Status above
         provenance=dict(plain_attrs(f["provenance"].attrs)) if "provenance" in f else {},
         history=read_history(required(f, "history", source)),

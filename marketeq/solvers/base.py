@@ -1,15 +1,10 @@
-"""What every solver shares: the market model, seeded noise, events, control, checkpoints and roll-backs.
+"""What every solver shares: the market model, seeded noise, events, control and the iteration loop.
 
 A solver declares its networks, optimisers and random generators (:meth:`Solver._modules`,
 :meth:`Solver._optimizers`, :meth:`Solver._generators`) and runs its schedule through :meth:`Solver._iterate`;
-it then gets for free: exact resume from a checkpoint, a checkpoint on request or on a stop, and roll-back to
-the last good state with a lower learning rate when a loss or gradient becomes non-finite.
-
-The position of a run is (phase ordinal, iteration): the ordinal counts the calls of ``_iterate``, so a
-solver whose schedule is a deterministic sequence of phases resumes by replaying its set-up code (building
-networks and optimisers) and skipping the phases that the checkpoint had finished. The saved state is
-loaded at the start of the phase it was taken in, after that phase's set-up, so it overrides whatever the
-set-up made.
+it then gets for free (from :class:`marketeq.solvers.checkpoints.Checkpointing`): exact resume from a
+checkpoint, a checkpoint on request or on a stop, and roll-back to the last good state with a lower learning
+rate when a loss or gradient becomes non-finite.
 """
 
 from __future__ import annotations
@@ -19,7 +14,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 import numpy as np
 import torch
@@ -30,15 +24,21 @@ from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths
 from marketeq.runtime import Runtime
 from marketeq.scenario import Scenario
+from marketeq.solvers.checkpoints import (  # re-exported: the solvers' errors and the checkpoint hook
+    Checkpointing,
+    CheckpointSink,
+    Diverged,
+    Interrupted,
+    NonFinite,
+    ResumeError,
+)
 from marketeq.solvers.events import (
     Callback,
     CallbackList,
-    CheckpointSaved,
     IterationEnded,
     Phase,
     PhaseEnded,
     PhaseStarted,
-    RolledBack,
     RunControl,
     RunEnded,
     RunStarted,
@@ -49,45 +49,14 @@ from marketeq.solvers.history import HistoryRecorder
 from marketeq.solvers.losses import clearing_error, terminal_error
 from marketeq.solvers.state import (
     State,
-    global_rng_state,
-    load_global_rng_state,
-    load_module_state,
-    load_optimizer_state,
     module_state,
-    optimizer_state,
-    to_numpy,
 )
 
 SNAPSHOT_PATHS = 256
-# Iterations between the in-memory states a divergence rolls back to (also taken at every phase start).
-# Taking one costs a copy of the weights and optimiser moments: small next to an iteration.
-GOOD_STATE_EVERY = 20
-LR_BACKOFF = 0.5  # learning-rate factor applied at each roll-back
 LR_FLOOR = 0.01  # a cosine decay ends each phase at this fraction of the round's learning rate
 
-CheckpointSink = Callable[[State], None]
 # A step may end its phase early by returning this key with a positive value (adaptive schedules).
 PHASE_DONE = "phase/done"
-
-
-class Interrupted(Exception):
-    """The run was asked to stop."""
-
-
-class Diverged(Exception):
-    """Non-finite values persisted after every allowed roll-back."""
-
-    def __init__(self, message: str, step: int) -> None:
-        super().__init__(message)
-        self.step = step
-
-
-class NonFinite(Exception):
-    """A loss or a gradient is NaN or infinite."""
-
-
-class ResumeError(ValueError):
-    """A saved state that does not fit this solver or its schedule."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +66,7 @@ class RunOutcome:
     message: str = ""
 
 
-class Solver(ABC):
+class Solver(Checkpointing, ABC):
     """A solver trains on seeded noise, reports through events and is evaluated on given paths."""
 
     name = "solver"
@@ -170,62 +139,6 @@ class Solver(ABC):
     def convergence(self) -> dict[str, float]:
         """Metrics ``convergence/*`` of a self-stopping schedule; none for a fixed one."""
         return {}
-
-    # --- state -----------------------------------------------------------------------------------------
-    def state_dict(self) -> State:
-        """Everything an exact continuation needs, as plain arrays: networks, optimisers, generators,
-        position (round, phase, iteration, step), history and the state a divergence would roll back to."""
-        state = self._core_state()
-        state["history"] = self.history.columns()
-        if self._good is not None:
-            state["good"] = self._good
-        return state
-
-    def load_state_dict(self, state: State) -> None:
-        """Restore :meth:`state_dict` into the networks and optimisers as they exist now."""
-        try:
-            self._load_core(state)
-            position = state["position"]
-            self.rollbacks = int(position["rollbacks"])
-            self._elapsed_before = float(position["elapsed_s"])
-            self._started = time.perf_counter()
-            self.history.load(state["history"])
-            self._good = state.get("good")
-        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
-            raise ResumeError(f"the saved state does not fit the {self.name} solver of this scenario "
-                              f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
-
-    def _core_state(self) -> State:
-        round_index, phase, iteration = self._position
-        return {
-            "position": {"ordinal": np.int64(self._ordinal), "round": np.int64(round_index), "phase": phase,
-                         "iteration": np.int64(iteration), "step": np.int64(self.step),
-                         "rollbacks": np.int64(self.rollbacks), "elapsed_s": np.float64(self.elapsed_s)},
-            "modules": {name: module_state(module) for name, module in self._modules().items()},
-            "optimizers": {name: optimizer_state(opt) for name, opt in self._optimizers().items()},
-            "generators": {name: to_numpy(g.get_state()) for name, g in self._generators().items()},
-            "rng": global_rng_state(self.runtime.device),
-            "extra": self._extra_state(),
-        }
-
-    def _load_core(self, state: State) -> None:
-        position = state["position"]
-        self._ordinal = int(position["ordinal"])
-        phase = cast(Phase, str(position["phase"]))
-        self._position = (int(position["round"]), phase, int(position["iteration"]))
-        self.step = int(position["step"])
-        modules = self._modules()
-        if set(modules) != set(state["modules"]):
-            raise KeyError(f"networks {sorted(state['modules'])}, expected {sorted(modules)}")
-        for name, module in modules.items():
-            load_module_state(module, state["modules"][name])
-        for name, optimizer in self._optimizers().items():
-            if name in state["optimizers"]:
-                load_optimizer_state(optimizer, state["optimizers"][name])
-        for name, generator in self._generators().items():
-            generator.set_state(torch.from_numpy(np.array(state["generators"][name])))
-        load_global_rng_state(state["rng"])
-        self._load_extra_state(state.get("extra", {}))
 
     @property
     def elapsed_s(self) -> float:
@@ -320,73 +233,6 @@ class Solver(ABC):
         for optimizer in self._optimizers().values():
             for group in optimizer.param_groups:
                 group["lr"] = group["base_lr"] * factor
-
-    def _enter_phase(self) -> tuple[int | None, bool]:
-        """(first iteration, whether it continues a saved state); None skips a phase the state had done."""
-        if self._pending is None:
-            return 0, False
-        ordinal = int(self._pending["position"]["ordinal"])
-        if self._ordinal < ordinal:
-            return None, False
-        if self._ordinal > ordinal:
-            raise ResumeError(f"the saved state is at phase {ordinal}, which this schedule never reaches")
-        state, self._pending = self._pending, None
-        self.load_state_dict(state)
-        return self._position[2], True
-
-    def _boundary(self, i: int, skip_checkpoint: bool) -> None:
-        """Before iteration ``i``: keep a good state, checkpoint, then obey a stop request.
-
-        Every decision depends on the position only, so a resumed run takes the same ones.
-        """
-        if i == 0 or self.step % GOOD_STATE_EVERY == 0:
-            self._good = self._core_state()
-        every = self.scenario.solver.checkpoint_every
-        saved = False
-        if self._sink is not None and not skip_checkpoint and (i == 0 or (every and self.step % every == 0)):
-            self._save()
-            saved = True
-        if self._control.poll():
-            if self._sink is not None and not saved and not skip_checkpoint:
-                self._save()
-            raise Interrupted
-
-    def _save(self) -> None:
-        assert self._sink is not None
-        self._sink(self.state_dict())
-        round_index, phase, iteration = self._position
-        self._events.on_event(CheckpointSaved(self.step, round_index, phase, iteration))
-
-    @staticmethod
-    def _finite(losses: dict[str, float]) -> dict[str, float]:
-        bad = [key for key, value in losses.items() if not math.isfinite(value)]
-        if bad:
-            raise NonFinite(f"{bad[0]} = {losses[bad[0]]}")
-        return losses
-
-    def _roll_back(self, reason: str) -> int:
-        """Return to the last good state with a lower learning rate; the iteration to go on from.
-
-        Raises:
-            Diverged: the roll-backs allowed by ``solver.divergence_retries`` are used up. The solver is
-                left in the last good state, so its weights and evaluation stay finite.
-        """
-        failed = self.step
-        if self._good is None:
-            raise Diverged(f"diverged at iteration {failed}: {reason}", failed)
-        self._load_core(self._good)
-        self.history.truncate(self.step)
-        retries = self.scenario.solver.divergence_retries
-        if self.rollbacks >= retries:
-            raise Diverged(f"diverged at iteration {failed}: {reason} (after {self.rollbacks} of "
-                           f"{retries} roll-backs; weights are those of iteration {self.step})", failed)
-        self.rollbacks += 1
-        for optimizer in self._optimizers().values():
-            for group in optimizer.param_groups:
-                group["lr"] *= LR_BACKOFF
-                group["base_lr"] *= LR_BACKOFF  # every group got one when its phase started
-        self._events.on_event(RolledBack(failed, self.step, reason, self.rollbacks))
-        return self._position[2]
 
     def _descend(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
         """One gradient step; refuses non-finite gradients, clips their norm at ``solver.grad_clip`` (> 0)."""

@@ -1,4 +1,4 @@
-"""The "combo" baseline (model.md section 4): every network trained jointly on the summed losses.
+"""The joint-training baseline (model.md section 4): every network trained jointly on the summed losses.
 
 The same agents' and market networks as the reinforcement-link solver, but one optimiser over all of them and
 no alternation: each iteration adds the agents' loss, the terminal pinning and the link, and steps once. The
@@ -18,10 +18,10 @@ from marketeq.solvers.losses import agent_utilities, agents_loss, link_loss, ter
 from marketeq.solvers.rlink import ReinforcementLinkSolver
 
 
-class ComboSolver(ReinforcementLinkSolver):
+class JointSolver(ReinforcementLinkSolver):
     """Joint training: one Adam over policy and market, on agents' loss + terminal + link."""
 
-    name = "combo"
+    name = "joint"
 
     def _joint_step(self, optimizer: torch.optim.Optimizer, clearing_weight: float) -> dict[str, Tensor]:
         m, settings = self.model, self.scenario.solver
