@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from marketeq.methods import current_name
 from marketeq.scenario.fields import Frozen, Number, Rule, StrictBool
 
-__all__ = ["ROUNDS_ONLY", "RoundPlan", "SolverSettings", "exact_link", "unused_settings"]
+__all__ = ["ADAPTIVE_ONLY", "ROUNDS_ONLY", "RoundPlan", "SolverSettings", "exact_link", "unused_settings"]
 
 
 IntList = Annotated[list[Annotated[int, Number, Field(ge=0)]], Field(min_length=1)]
@@ -197,6 +197,8 @@ ROUNDS_ONLY = ("rounds", "warm_start", "market_batch_size", "agents_iterations",
                "agent_learner")
 
 
+# Settings that only the adaptive schedule reads.
+ADAPTIVE_ONLY = ("tolerance", "max_rounds", "max_minutes")
 # What each baseline never reads (both train every network jointly, one optimiser, one batch size).
 _JOINT_UNUSED = ("market_lr", "market_batch_size", "warm_start", "link_expectation", "link_solve")
 _FBSDE_UNUSED = (*_JOINT_UNUSED, "agent_learner", "rate_profile", "link_form", "link_weight")
@@ -220,7 +222,8 @@ def unused_settings(settings: SolverSettings, q: float) -> dict[str, str]:
     if settings.schedule != "rounds":
         return {}
     method = settings.method
-    why: dict[str, str] = {}
+    why: dict[str, str] = dict.fromkeys(ADAPTIVE_ONLY, "schedule = 'rounds' does not read it (a setting of "
+                                                      "schedule = 'adaptive')")
     if method == "fbsde":
         why |= dict.fromkeys(_FBSDE_UNUSED, "method 'fbsde' does not read it")
     elif method == "joint":

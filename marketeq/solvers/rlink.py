@@ -135,7 +135,7 @@ class ReinforcementLinkSolver(Solver):
         for r in range(settings.rounds):
             plan = settings.round_schedule(r)
             if r > 0 and not settings.warm_start:
-                self._build_networks()
+                self._build_policy()  # a fresh best response; the market carries on, so rounds chain
             self.agents.train(r, plan)
             market_opt = torch.optim.Adam(self.market.parameters(), lr=plan.market_lr)
             self._opts = {"market": market_opt}
@@ -184,10 +184,14 @@ class ReinforcementLinkSolver(Solver):
 
     def _build_networks(self) -> None:
         settings, rt = self.scenario.solver, self.runtime
-        self.policy = PolicyNet(self.model, settings.agents_hidden, self.nonlinear,
-                                settings.rate_profile == "shared").to(rt.device, rt.dtype)
+        self._build_policy()
         self.market = MarketNet(self.model, settings.market_hidden, self.nonlinear,
                                 settings.sigma_at_maturity == "pinned").to(rt.device, rt.dtype)
+
+    def _build_policy(self) -> None:
+        settings, rt = self.scenario.solver, self.runtime
+        self.policy = PolicyNet(self.model, settings.agents_hidden, self.nonlinear,
+                                settings.rate_profile == "shared").to(rt.device, rt.dtype)
 
     # --- what the base class saves and restores --------------------------------------------------------
     def _modules(self) -> dict[str, torch.nn.Module]:
