@@ -61,10 +61,11 @@ def parse_methods(text: str | Iterable[str]) -> list[str]:
     """Method names from ``"rlink,joint"`` or a list (earlier names mapped); unknown names are a one-line
     error."""
     names = [n.strip() for n in text.split(",")] if isinstance(text, str) else list(text)
-    names = [current_name(n) for n in names if n]
+    given = [n for n in names if n]
+    names = [current_name(n) for n in given]
     unknown = [n for n in names if n not in METHODS]
     if unknown or not names:
-        raise ScenarioError("--methods", ",".join(names), f"choose from {', '.join(METHODS)}")
+        raise ScenarioError("--methods", ",".join(given), f"choose from {', '.join(METHODS)}")
     return list(dict.fromkeys(names))
 
 

@@ -1,6 +1,6 @@
 """How well a finished run's mu network fits the return the link solves, step by step.
 
-    python scripts/mu_fit.py results/compare_e3.h5 [--method rgan] [--paths 8192] [--steps 20,45,75,95]
+    python scripts/mu_fit.py results/compare_e3.h5 [--method rlink] [--paths 8192] [--steps 20,45,75,95]
 
 Rebuilds the run's reinforcement-link solver from its stored weights, rolls the agents out on fresh paths,
 solves the link for mu there (as the market phase does) and prints, at the chosen steps, the share of that
@@ -49,7 +49,7 @@ def step_mlp_score(state: Tensor, target: Tensor, seed: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("result", help="an HDF5 result or comparison file of an rlink run with mu learned")
-    parser.add_argument("--method", default=None, help="the method inside a comparison file (e.g. rgan)")
+    parser.add_argument("--method", default=None, help="the method inside a comparison file (e.g. rlink)")
     parser.add_argument("--paths", type=int, default=8192)
     parser.add_argument("--steps", default="20,45,75,95")
     args = parser.parse_args()

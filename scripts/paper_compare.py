@@ -1,8 +1,8 @@
 """The paper's comparison: every method on E1, E2 and E3, on the same seeded test paths.
 
-    python scripts/paper_compare.py [e1 e2 e3] [--methods rgan,combo,...] [--gap-iterations 200] [-o results/]
+    python scripts/paper_compare.py [e1 e2 e3] [--methods rlink,joint,...] [--gap-iterations 200] [-o results/]
 
-For each scenario runs ``marketeq.compare`` (reinforcement link with mu learned and known, combo, deep
+For each scenario runs ``marketeq.compare`` (reinforcement link with mu learned and known, joint training, deep
 FBSDE, and the oracle or the leading-order reference), writes ``results/compare_<e>.h5`` with its PNG plots,
 prints the table and records it in docs/results/compare_<e>.json (rendered by scripts/results_md.py). Also
 prints, per scenario, the published method's numbers (docs/model.md section 5) and whether the
@@ -39,14 +39,14 @@ SCENARIOS = {key: (record["scenario"], {name: record[name] for name in ("clearin
 def checks(results: dict[str, marketeq.RunResult], published: dict[str, float]) -> list[str]:
     """Plain-language verdicts: the reinforcement link against the published numbers and the baselines."""
     notes = []
-    rgan = results.get("rgan")
+    rgan = results.get("rlink")
     if rgan is None or not rgan.metrics:
         return ["the reinforcement-link run produced no metrics"]
     m = rgan.metrics
     for key, value in published.items():
         ours = m[key].value
         verdict = "better" if ours < value else "WORSE"
-        notes.append(f"rgan {key} {ours:.3g} vs published {value:.3g}: {verdict}")
+        notes.append(f"rlink {key} {ours:.3g} vs published {value:.3g}: {verdict}")
     sigma = rgan.paths.sigma.mean(0)
     alpha = rgan.scenario.market.alpha
     t = rgan.paths.t
@@ -55,13 +55,13 @@ def checks(results: dict[str, marketeq.RunResult], published: dict[str, float]) 
     shape = "decreasing throughout" if monotone else (
         f"not monotone: rises by {sigma[peak] - sigma[0]:.4f} to its peak at t = {t[peak]:.3g}, then "
         f"{'decreases' if np.all(np.diff(sigma[peak:]) <= 0) else 'moves both ways'} to T")
-    notes.append(f"rgan sigma_t: {sigma[0]:.4f} at t = 0, {sigma[-2]:.4f} one step before T, "
+    notes.append(f"rlink sigma_t: {sigma[0]:.4f} at t = 0, {sigma[-2]:.4f} one step before T, "
                  f"{sigma[-1]:.4f} at T (alpha = {alpha}); above alpha before T: "
                  f"{bool(np.all(sigma[:-1] > alpha))}; {shape}")
     if "gap/ratio" in m:
-        notes.append(f"rgan equilibrium gap: {m['gap/total'].value:.3g} ± {m['gap/total'].stderr:.2g}, "
+        notes.append(f"rlink equilibrium gap: {m['gap/total'].value:.3g} ± {m['gap/total'].stderr:.2g}, "
                      f"{m['gap/ratio'].value:.2%} of the agents' total gain over not trading")
-    for base in ("combo", "fbsde"):
+    for base in ("joint", "fbsde"):
         other = results.get(base)
         if other is None or not other.metrics:
             # a failed run's message already says how it ended ("diverged at iteration i: ...")
@@ -79,8 +79,8 @@ def _versus(key: str, ours: marketeq.Metric, base: str, theirs: marketeq.Metric)
     if a <= 2 * ours.stderr and b <= 2 * theirs.stderr:
         verdict = "both within two standard errors of 0"
     else:
-        verdict = "rgan better" if a < b else "rgan NOT better"
-    return f"{key}: rgan {a:.3g} vs {base} {b:.3g} ({verdict})"
+        verdict = "rlink better" if a < b else "rlink NOT better"
+    return f"{key}: rlink {a:.3g} vs {base} {b:.3g} ({verdict})"
 
 
 def main() -> int:

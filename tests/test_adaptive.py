@@ -112,5 +112,5 @@ def test_adaptive_scenario_errors_are_one_line(adaptive):
         adaptive.replace(**{"solver.mu_mode": "learned"})
     assert "\n" not in str(info.value) and "solver.mu_mode" in str(info.value)
     with pytest.raises(ScenarioError) as info:
-        adaptive.replace(**{"solver.method": "combo"})
+        adaptive.replace(**{"solver.method": "joint"})
     assert "solver.schedule" in str(info.value)

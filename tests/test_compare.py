@@ -28,21 +28,21 @@ def test_methods_share_test_paths_and_a_failure_does_not_stop_the_rest(short, tm
         return {**logs, "joint/loss": logs["joint/loss"] * float("nan")} if self.step >= 10 else logs
 
     monkeypatch.setattr(FBSDESolver, "_step", blows_up)
-    results = compare(short, ["fbsde", "combo", "oracle"], gap_iterations=0)
+    results = compare(short, ["fbsde", "joint", "oracle"], gap_iterations=0)
     assert results["fbsde"].status == "diverged" and "diverged at iteration" in results["fbsde"].message
     assert results["fbsde"].metrics == {}
     add_gap(results["fbsde"], 5)  # a diverged run's market is no answer: nothing to exploit
     assert results["fbsde"].metrics == {}
-    assert results["combo"].status in ("completed", "diverged") and results["oracle"].status == "completed"
-    np.testing.assert_array_equal(results["combo"].paths.W, results["oracle"].paths.W)
+    assert results["joint"].status in ("completed", "diverged") and results["oracle"].status == "completed"
+    np.testing.assert_array_equal(results["joint"].paths.W, results["oracle"].paths.W)
     out = write_comparison(results, tmp_path / "cmp.h5")
     back = read_comparison(out)
-    assert list(back) == ["fbsde", "combo", "oracle"] and back["fbsde"].status == "diverged"
+    assert list(back) == ["fbsde", "joint", "oracle"] and back["fbsde"].status == "diverged"
     assert read_result(out, method="oracle").metrics["S0"].value == results["oracle"].metrics["S0"].value
     with pytest.raises(marketeq.ResultFileError, match="choose one with --method"):
         read_result(out)
     rows = table_rows(results)
-    assert [r[0] for r in rows] == ["fbsde", "combo", "oracle"] and rows[0][2] == "—"
+    assert [r[0] for r in rows] == ["fbsde", "joint", "oracle"] and rows[0][2] == "—"
     pngs = plot_comparison(results, tmp_path / "cmp")
     assert [p.name for p in pngs] == ["cmp_sigma.png", "cmp_mu.png", "cmp_phidot.png", "cmp_phi.png"]
     assert all(p.stat().st_size > 5000 for p in pngs)
@@ -50,18 +50,18 @@ def test_methods_share_test_paths_and_a_failure_does_not_stop_the_rest(short, tm
 
 def test_known_mu_is_left_out_where_the_identity_fails(short):
     power = short.replace(**{"frictions.q": 1.5})  # three agents, q != 2: no return identity
-    results = compare(power, ["rgan-known", "oracle"], gap_iterations=0)
+    results = compare(power, ["rlink-known", "oracle"], gap_iterations=0)
     assert results == {}
 
 
-def test_gap_column_is_zero_at_the_oracle_and_positive_for_combo(short):
-    results = compare(short, ["combo", "oracle"], gap_iterations=60)
-    oracle_gap, combo_gap = results["oracle"].metrics["gap/total"], results["combo"].metrics["gap/total"]
+def test_gap_column_is_zero_at_the_oracle_and_positive_for_joint(short):
+    results = compare(short, ["joint", "oracle"], gap_iterations=60)
+    oracle_gap, joint_gap = results["oracle"].metrics["gap/total"], results["joint"].metrics["gap/total"]
     scale = abs(results["oracle"].metrics["sum_J"].value)
     assert abs(oracle_gap.value) < 3 * oracle_gap.stderr + 1e-3 * scale
-    assert combo_gap.value > 3 * combo_gap.stderr  # jointly trained agents are not optimal price takers
+    assert joint_gap.value > 3 * joint_gap.stderr  # jointly trained agents are not optimal price takers
 
 
 def test_unknown_method_is_one_line():
-    with pytest.raises(ScenarioError, match="--methods = 'rgan,gan': choose from rgan, "):
-        parse_methods("rgan,gan")
+    with pytest.raises(ScenarioError, match="--methods = 'rlink,gan': choose from rlink, "):
+        parse_methods("rlink,gan")

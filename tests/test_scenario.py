@@ -187,7 +187,7 @@ BAD = {
     "bad choice": (edit('mu_mode = "learned"', 'mu_mode = "guess"'), "solver.mu_mode", "'guess'"),
     "known mu, q = 1.5, 3 agents": (edit('mu_mode = "learned"', 'mu_mode = "known"',
                                          edit("q = 2.0", "q = 1.5")), "solver.mu_mode", "'known'"),
-    "implied mu with a baseline": (edit('mu_mode = "learned"', 'mu_mode = "implied"\nmethod = "combo"'),
+    "implied mu with a baseline": (edit('mu_mode = "learned"', 'mu_mode = "implied"\nmethod = "joint"'),
                                    "solver.mu_mode", "'implied'"),
     "malformed TOML": (edit("alpha = 1.0", "alpha = = 1.0"), "line 4", "alpha = = 1.0"),
     "unclosed table header": ("[market\n", "line 1", "[market"),

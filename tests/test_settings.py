@@ -130,3 +130,16 @@ def _recording(solver, market_end):
         return losses
 
     return wrapped
+
+
+def test_every_setting_is_described_and_docs_scenario_md_is_current():
+    from pathlib import Path
+
+    from marketeq.scenario.reference import SECTIONS, scenario_reference
+
+    missing = [f"{title}.{name}" for title, model in SECTIONS for name, info in model.model_fields.items()
+               if not info.description and name not in ("market", "agents", "frictions", "solver", "run")]
+    assert missing == []
+    page = Path(__file__).resolve().parents[1] / "docs" / "scenario.md"
+    assert page.read_text(encoding="utf-8") == scenario_reference(), \
+        "docs/scenario.md is stale: python -m marketeq.scenario.reference"

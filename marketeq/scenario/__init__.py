@@ -80,7 +80,7 @@ class Agent(Frozen):
     xi: FiniteFloat = Field(description="endowment exposure; the agents' xi sum to 0")
     lam: PositiveFloat | None = Field(
         None, alias="lambda", description="this agent's cost scale lambda_n; default frictions.lambda")
-    name: str | None = None
+    name: str | None = Field(None, description="shown in tables and plots; default 'agent N'")
 
 
 class Frictions(Frozen):
@@ -95,10 +95,13 @@ class Frictions(Frozen):
 class RunSettings(Frozen):
     """Reproducibility and hardware: seed, test set size, dtype and device."""
 
-    seed: Annotated[int, Number, Field(ge=0, lt=2**63)] = 0
-    test_paths: Annotated[int, Number, Field(ge=2, le=10_000_000)] = 3000
-    dtype: Literal["float32", "float64"] = "float32"
-    device: Literal["cpu", "cuda", "auto"] = "auto"
+    seed: Annotated[int, Number, Field(ge=0, lt=2**63)] = Field(
+        0, description="seeds the training noise, the networks and the test set")
+    test_paths: Annotated[int, Number, Field(ge=2, le=10_000_000)] = Field(
+        3000, description="paths of the seeded test set that the metrics are computed on")
+    dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision of the run")
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "auto", description="where torch computes; auto: cuda when available, else cpu")
 
 
 class Scenario(Frozen):
@@ -106,8 +109,8 @@ class Scenario(Frozen):
 
     toml_section: ClassVar[str] = "at the top level"
 
-    name: str = "scenario"
-    description: str = ""
+    name: str = Field("scenario", description="names the result files and the tables")
+    description: str = Field("", description="one line for people")
     market: Market
     agents: Annotated[list[Agent], Field(min_length=2, max_length=1000)]
     frictions: Frictions

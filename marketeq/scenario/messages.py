@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 
 from marketeq.scenario.fields import MISSING, Rule, ScenarioError, Shown
 
-__all__ = ["read_text", "scenario_error", "toml_error"]
+__all__ = ["allowed_words", "read_text", "scenario_error", "toml_error"]
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -134,6 +134,12 @@ def _expected(annotation: Any, metadata: list[Any], key: str = "", plural: bool 
         return f"a [{key}] table (keys: {keys})"
     single, many = _WORDS.get(annotation, (getattr(annotation, "__name__", str(annotation)),) * 2)
     return (many if plural else single) + _range(metadata)
+
+
+def allowed_words(annotation: Any, metadata: list[Any]) -> str:
+    """What a field of this type and these constraints allows, in words (as the error messages say it)."""
+    annotation, metadata = _unwrap(annotation, metadata)
+    return _expected(annotation, metadata)
 
 
 def _unknown_key(loc: tuple[Any, ...], root: type[BaseModel]) -> str:
