@@ -26,9 +26,9 @@ from marketeq.scenario import Scenario, ScenarioError, scenario_to_toml
 from marketeq.solvers.adaptive import AdaptiveLinkSolver
 from marketeq.solvers.base import ResumeError, Solver
 from marketeq.solvers.checkpoints import checkpoint_sink, read_resume, resume_failed
-from marketeq.solvers.joint import JointSolver
 from marketeq.solvers.events import Callback, CallbackList, RunControl, Status
 from marketeq.solvers.fbsde import FBSDESolver
+from marketeq.solvers.joint import JointSolver
 from marketeq.solvers.rlink import ReinforcementLinkSolver
 
 SOLVERS = {"rlink": ReinforcementLinkSolver, "joint": JointSolver, "fbsde": FBSDESolver}

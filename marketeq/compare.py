@@ -40,7 +40,8 @@ class Method:
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("rlink", "reinforcement link, mu learned", {"solver.method": "rlink", "solver.mu_mode": "learned"}),
+    Method("rlink", "reinforcement link, mu learned",
+           {"solver.method": "rlink", "solver.mu_mode": "learned"}),
     Method("rlink-known", "reinforcement link, mu known",
            {"solver.method": "rlink", "solver.mu_mode": "known"}),
     Method("rlink-implied", "reinforcement link, mu implied (link solved exactly)",

@@ -13,7 +13,8 @@ def register(sub: Any) -> None:  # the parser's subparsers
     comp = sub.add_parser("compare", help="run several methods on one scenario and tabulate them")
     comp.add_argument("scenario")
     comp.add_argument("--methods", default="rlink,rlink-known,joint,fbsde,oracle",
-                      help="comma-separated: rlink, rlink-known, rlink-implied, joint, fbsde, oracle, leading-order "
+                      help="comma-separated: rlink, rlink-known, rlink-implied, joint, fbsde, oracle, "
+                           "leading-order "
                            "(default: rlink, rlink-known, joint, fbsde, oracle)")
     comp.add_argument("-o", "--output", help="comparison file (default results/<scenario name>_compare.h5); "
                                              "the PNG plots go next to it")

@@ -152,7 +152,8 @@ class Scenario(Frozen):
         """A setting that the method or mode never reads is refused, not ignored."""
         for name, why in unused_settings(self.solver, self.frictions.q).items():
             value = getattr(self.solver, name)
-            hint = "" if "; " in why else f"; remove it (default {SolverSettings.model_fields[name].default!r})"
+            default = SolverSettings.model_fields[name].default
+            hint = "" if "; " in why else f"; remove it (default {default!r})"
             raise Rule(f"solver.{name}", value, f"is not used: {why}{hint}")
         return self
 
@@ -214,8 +215,10 @@ class Scenario(Frozen):
 
     def with_method(self, **changes: Any) -> Scenario:
         """:meth:`replace` for a switch of method or mode (``{"solver.method": "fbsde"}``): the solver
-        settings that the new method or mode never reads go back to their defaults instead of being refused."""
-        solver = {key.removeprefix("solver."): value for key, value in changes.items() if key.startswith("solver.")}
+        settings that the new method or mode never reads go back to their defaults instead of being
+        refused."""
+        solver = {key.removeprefix("solver."): value for key, value in changes.items()
+                  if key.startswith("solver.")}
         try:
             settings = SolverSettings.model_validate({**self.solver.model_dump(), **solver})
         except ValidationError:

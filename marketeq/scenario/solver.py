@@ -40,16 +40,16 @@ class SolverSettings(Frozen):
     """Training schedule and networks. Per-round lists repeat their last entry for later rounds."""
 
     method: Literal["rlink", "joint", "fbsde"] = Field(
-        "rlink", description="rlink: the reinforcement-link solver; joint (all networks trained jointly on the "
-                             "summed losses) and fbsde (deep FBSDE): the baselines it is compared with")
+        "rlink", description="rlink: the reinforcement-link solver; joint (all networks trained jointly on "
+                             "the summed losses) and fbsde (deep FBSDE): the baselines it is compared with")
     schedule: Literal["rounds", "adaptive"] = Field(
         "rounds", description="rounds: the fixed schedule of per-round iterations and learning rates below; "
                               "adaptive (rlink only, experimental): rounds until the equilibrium residuals "
                               "fall below the tolerance or the budget is spent")
     tolerance: Annotated[float, Number, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
         2e-4, description="adaptive schedule: stop when the round-to-round change of sigma_t and mu_t "
-                          "(relative), the normalised terminal error and the link residual (implied clearing) "
-                          "are all below this")
+                          "(relative), the normalised terminal error and the link residual (implied "
+                          "clearing) are all below this")
     max_rounds: Annotated[int, Number, Field(ge=1, le=10_000)] = Field(
         50, description="adaptive schedule: rounds at most before the run ends as budget_exhausted")
     max_minutes: Annotated[float, Number, Field(gt=0, allow_inf_nan=False)] = Field(
@@ -59,8 +59,8 @@ class SolverSettings(Frozen):
         10, description="rounds schedule: rounds of agents' then market training")
     mu_mode: Literal["learned", "known", "implied"] = Field(
         "learned", description="learned (rounds schedule): a mu network tied to the agents by the link; "
-                               "known: the return identity (q = 2 or N = 2); implied (the adaptive schedule's "
-                               "default): mu is the link solved exactly on the agents' roll-out")
+                               "known: the return identity (q = 2 or N = 2); implied (the adaptive "
+                               "schedule's default): mu is the link solved exactly on the agents' roll-out")
     warm_start: StrictBool = Field(
         True, description="rounds schedule: each round's agents continue from the last round's policy; "
                           "false: they start from a fresh policy every round (the market always carries on)")
@@ -76,7 +76,8 @@ class SolverSettings(Frozen):
     agents_lr: RateList = Field(
         [1e-3], description="Adam learning rate of the agents' phase, per round (the baselines: of all "
                             "their networks)")
-    market_lr: RateList = Field([1e-3], description="Adam learning rate of the market phase, per round (rlink)")
+    market_lr: RateList = Field(
+        [1e-3], description="Adam learning rate of the market phase, per round (rlink)")
     agents_hidden: HiddenList = Field(
         [64, 64], description="hidden layer widths of the policy network (fbsde: of the backward network)")
     market_hidden: HiddenList = Field([64, 64], description="hidden layer widths of the market's mu network")
@@ -232,7 +233,8 @@ def unused_settings(settings: SolverSettings, q: float) -> dict[str, str]:
         why |= dict.fromkeys(_LINK, f"with mu_mode = 'known' method '{method}' trains no link")
     elif method == "rlink" and exact_link(settings, q):
         how = ("mu_mode = 'implied'" if settings.mu_mode == "implied" else
-               f"link_solve = '{settings.link_solve}'" + (" (q < 2)" if settings.link_solve == "auto" else ""))
+               f"link_solve = '{settings.link_solve}'"
+               + (" (q < 2)" if settings.link_solve == "auto" else ""))
         exact = f"method 'rlink' with {how} solves the link exactly and trains no link loss"
         why |= {"link_form": exact, "link_weight": exact}
         if settings.mu_mode == "implied":
