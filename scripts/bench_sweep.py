@@ -54,7 +54,7 @@ def solver_against_oracle(columns: dict) -> None:
     print(f"\nsolver against oracle ({x.removeprefix('param/')}; relative error, the premium and discount "
           "relative to the oracle's own value)")
     print(f"  {'value':>10s} " + " ".join(f"{q:>26s}" for q in QUANTITIES))
-    for i in np.flatnonzero(columns["method"] == "solver"):
+    for i in np.flatnonzero(columns["method"] != "oracle"):
         j = next((oracle[v] for v in oracle if np.isclose(v, columns[x][i])), None)
         if j is None or columns["status"][i] != "completed":
             continue
@@ -63,7 +63,7 @@ def solver_against_oracle(columns: dict) -> None:
             s, o = columns[q][i], columns[q][j]
             cells.append(f"{s:9.5f} vs {o:9.5f} {abs(s - o) / abs(o):5.1%}")
         print(f"  {columns[x][i]:10.4g} " + " ".join(f"{c:>26s}" for c in cells))
-    for i in np.flatnonzero(columns["method"] == "solver"):
+    for i in np.flatnonzero(columns["method"] != "oracle"):
         print(f"  solver at {columns[x][i]:.4g}: {columns['wall_time_s'][i]:.1f} s, sup rel. error of "
               f"sigma_t {columns['oracle/sigma_sup_rel_error'][i]:.2%}, S0 abs. error "
               f"{columns['oracle/S0_abs_error'][i]:.2g}")

@@ -125,6 +125,15 @@ def test_parameters_derived_and_by_path(tmp_path, quickstart):
     assert np.mean(stretched.gammas) == pytest.approx(np.mean(quickstart.gammas))
     assert [t.scenario().gammas[0] for t in sweep.trials[-3:]] == [1.0, 2.0, 3.0]
     assert len({t.filename for t in sweep.trials}) == len(sweep.trials)
+    assert sweep.trials[0].method == "rlink"  # "solver", an earlier name: the base's own method
+
+
+def test_a_method_sets_the_trials_solver_and_drops_what_it_does_not_read(tmp_path, quickstart):
+    tuned = quickstart.replace(**{"solver.market_lr": [3e-4]})
+    sweep = load_sweep(write_sweep(tmp_path, tuned, '[[group]]\nmethods = ["fbsde", "rlink"]\n'))
+    by_method = {t.method: t.scenario() for t in sweep.trials}
+    assert by_method["fbsde"].solver.method == "fbsde" and by_method["fbsde"].solver.market_lr == [1e-3]
+    assert by_method["rlink"].solver.market_lr == [3e-4]
 
 
 @pytest.mark.parametrize("body, field", [
@@ -159,7 +168,7 @@ def test_bad_sweep_file_exits_2_without_traceback(tmp_path, quickstart):
 
 def test_seeds_are_pooled_with_their_standard_error():
     columns = {"trial": np.arange(5), "status": np.array(["completed"] * 4 + ["failed"], dtype=object),
-               "method": np.array(["solver"] * 5, dtype=object),
+               "method": np.array(["rlink"] * 5, dtype=object),
                "param/x": np.array([1.0, 1.0, 2.0, 2.0, 2.0]),
                "sigma0": np.array([1.0, 1.2, 2.0, np.nan, 9.0]), "sigma0_se": np.array([0.01] * 5)}
     (xs, mean, err, counts), = series(columns, "x", "sigma0").values()
@@ -185,13 +194,13 @@ def test_shipped_sweeps_are_valid():
     lam = load_sweep(ROOT / "scenarios" / "sweeps" / "lambda_quadratic.toml")
     assert lam.parameters == ("frictions.lambda",)
     by_method = {m: sorted({dict(t.params)["frictions.lambda"] for t in lam.trials if t.method == m})
-                 for m in ("oracle", "solver")}
+                 for m in ("oracle", "rlink")}
     assert min(by_method["oracle"]) == 1e-4 and max(by_method["oracle"]) == pytest.approx(0.1)
-    assert len(by_method["oracle"]) >= 10 and len(by_method["solver"]) >= 3
-    assert set(by_method["solver"]) <= set(by_method["oracle"])  # solver points sit on the oracle's grid
+    assert len(by_method["oracle"]) >= 10 and len(by_method["rlink"]) >= 3
+    assert set(by_method["rlink"]) <= set(by_method["oracle"])  # solver points sit on the oracle's grid
     assert all(t.scenario().n_agents == 10 for t in lam.trials[:1])
     power = load_sweep(ROOT / "scenarios" / "sweeps" / "power_two_agents.toml")
-    assert {t.method for t in power.trials} == {"solver"}
+    assert {t.method for t in power.trials} == {"rlink"}
     assert {t.scenario().frictions.q for t in power.trials} == {1.5}
 
 
@@ -199,13 +208,13 @@ def test_ray_and_local_backends_give_identical_summaries(tmp_path, tiny):
     pytest.importorskip("ray")
     short = tiny.replace(**{"solver.rounds": 1, "solver.agents_iterations": [10],
                             "solver.market_iterations": [10], "run.test_paths": 100, "run.seed": 7})
-    path = write_sweep(tmp_path, short, '[[group]]\nmethods = ["solver", "oracle"]\n')
+    path = write_sweep(tmp_path, short, '[[group]]\nmethods = ["rlink", "oracle"]\n')
     sweep = load_sweep(path)
     local = run_sweep(sweep, tmp_path / "local", backend="local", workers=2, progress=False)  # a process pool
     ray = run_sweep(sweep, tmp_path / "ray", backend="ray", workers=2, progress=False)
     assert local.failed == ray.failed == [] and local.ran == ray.ran == 2
     a, b = read_summary(tmp_path / "local")[0], read_summary(tmp_path / "ray")[0]
-    assert a.keys() == b.keys() and a["method"].tolist() == ["solver", "oracle"]
+    assert a.keys() == b.keys() and a["method"].tolist() == ["rlink", "oracle"]
     # An untrained solver is far from the oracle: equal columns below are not two copies of one answer.
     assert a["oracle/sigma_sup_rel_error"][0] > 1e-3 and a["sigma0"][0] != a["sigma0"][1]
     for name in a:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from marketeq.files import atomic_path
+from marketeq.methods import current_name
 from marketeq.results import mean_se
 from marketeq.sweeps.spec import SweepError
 from marketeq.sweeps.summary import read_summary
@@ -25,7 +26,7 @@ PANELS = (
     ("price_discount", r"price discount $S_0 - S_0^{\mathrm{frictionless}}$"),
 )
 STYLE = {"oracle": {"linestyle": "-", "marker": ".", "markersize": 4, "linewidth": 1.6, "zorder": 2},
-         "solver": {"linestyle": "none", "marker": "o", "markersize": 7, "markerfacecolor": "none",
+         "trained": {"linestyle": "none", "marker": "o", "markersize": 7, "markerfacecolor": "none",
                     "markeredgewidth": 1.8, "capsize": 4, "zorder": 3}}
 
 
@@ -63,10 +64,10 @@ def series(columns: dict[str, np.ndarray], x: str, metric: str) -> dict[tuple[st
 
 
 def _method_names(columns: dict[str, np.ndarray]) -> dict[str, str]:
-    """Legend names: "oracle (riccati)", "solver (rlink)" from the summary's solver column."""
+    """Legend names: "oracle (riccati)", "rlink" from the summary's solver column."""
     out = {}
     for method, solver in zip(columns["method"], columns["solver"], strict=True):
-        engine = str(solver).removeprefix("oracle:")
+        engine = current_name(str(solver).removeprefix("oracle:"))
         out.setdefault(str(method), f"{method} ({engine})" if engine and engine != method else str(method))
     return out
 
@@ -116,7 +117,7 @@ def predictions_figure(directory: str | os.PathLike[str], output: str | os.PathL
                 if np.any(err > 0):
                     ax.fill_between(where, mean - err, mean + err, color=color, alpha=0.2, linewidth=0)
             else:
-                ax.errorbar(where, mean, yerr=err, color=color, label=name, **STYLE["solver"])
+                ax.errorbar(where, mean, yerr=err, color=color, label=name, **STYLE["trained"])
         ax.set_title(label)
         ax.set_xlabel(x)
         ax.grid(True, alpha=0.3)

@@ -9,7 +9,7 @@ A sweep file is TOML::
     "run.test_paths" = 1000
 
     [[group]]                                         # one block of trials; several may follow
-    methods = ["oracle"]                              # "solver", "oracle" or both, at every point
+    methods = ["oracle"]                              # "rlink", "joint", "fbsde", "oracle", at every point
     grid = { "frictions.lambda" = { start = 1e-4, stop = 1e-1, num = 13, spacing = "log" } }
 
 A parameter is a scenario field by dotted path as in :meth:`Scenario.replace` (``frictions.lambda``,
@@ -36,10 +36,13 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from marketeq import Scenario, ScenarioError, load_scenario, reference_name, scenario_to_toml
+from marketeq.methods import ORACLE, SOLVERS
 from marketeq.scenario import toml_error  # the scenario files' wording of TOML syntax errors
 
-Method = Literal["solver", "oracle"]
-METHODS: tuple[str, ...] = ("solver", "oracle")
+# The method vocabulary (marketeq.methods): a solver method, or the oracle. "solver", an earlier name, is the
+# base scenario's own solver.method.
+Method = Literal["rlink", "joint", "fbsde", "oracle", "solver"]
+METHODS: tuple[str, ...] = (*SOLVERS, ORACLE)
 
 
 class SweepError(ScenarioError):
@@ -111,7 +114,7 @@ Seeds = Annotated[list[Annotated[int, Field(ge=0, lt=2**63)]], Field(min_length=
 class Group(_Strict):
     """A block of trials: every point of its grid, for each seed, for each method."""
 
-    methods: list[Method] = Field(["solver"], min_length=1)
+    methods: list[Method] = Field(["solver"], min_length=1)  # default: the base's own method
     grid: dict[str, Any] = {}
     zipped: dict[str, Any] = Field({}, alias="zip")
     seeds: Seeds | None = None
@@ -313,16 +316,26 @@ def _group_trials(group: Group, index: int, base: Scenario, default_seeds: list[
             scenario = _apply_all(scenario, ((name, value),), f"{where}.{kinds[name]}", source)
         for seed in group.seeds or default_seeds:
             seeded = _apply_all(scenario, (("run.seed", seed),), f"{where}.seeds", source)
-            for method in dict.fromkeys(group.methods):
-                if method == "oracle" and reference_name(seeded) is None:
+            for method in dict.fromkeys(seeded.solver.method if m == "solver" else m for m in group.methods):
+                if method == ORACLE and reference_name(seeded) is None:
                     shown = ", ".join(f"{n} = {v!r}" for n, v in point)
                     raise SweepError(f"{where}.methods", "oracle",
                                      f"no oracle at {shown or 'the base'} (q = {seeded.frictions.q:g}, "
                                      f"{seeded.n_agents} agents); oracles exist for q = 2 or lambda = 0, and "
-                                     "approximately for two agents: use methods = ['solver'] there", source)
-                toml = scenario_to_toml(seeded)
+                                     "approximately for two agents: use a solver method there, e.g. "
+                                     "methods = ['rlink']", source)
+                toml = scenario_to_toml(seeded if method == ORACLE else
+                                        _with_method(seeded, method, f"{where}.methods", source))
                 trials.append(Trial(start + len(trials), index, method, seed, point, toml))
     return trials
+
+
+def _with_method(scenario: Scenario, method: str, where: str, source: str) -> Scenario:
+    """The trial's scenario solved by ``method``; settings the method never reads go back to defaults."""
+    try:
+        return scenario.with_method(**{"solver.method": method})
+    except ScenarioError as exc:
+        raise SweepError(where, method, f"does not apply here: {exc}", source) from None
 
 
 def load_sweep(path: str | Path) -> Sweep:

@@ -20,6 +20,7 @@ import numpy as np
 
 import marketeq
 from marketeq import MarketModel, Metric, ResultFileError, RunResult, read_result, write_result
+from marketeq.methods import ORACLE, SOLVERS
 from marketeq.sweeps.spec import Trial
 
 TRIALS_DIR = "trials"
@@ -41,7 +42,9 @@ def _oracle(scenario: marketeq.Scenario) -> RunResult:
     return result
 
 
-METHODS: dict[str, Callable[[marketeq.Scenario], RunResult]] = {"solver": _solver, "oracle": _oracle}
+# A trial's method (marketeq.methods) -> how it runs; a solver trial's scenario already names its method.
+METHODS: dict[str, Callable[[marketeq.Scenario], RunResult]] = {ORACLE: _oracle,
+                                                               **dict.fromkeys(SOLVERS, _solver)}
 
 
 def trial_path(directory: str | os.PathLike[str], trial: Trial) -> Path:
