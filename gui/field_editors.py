@@ -78,7 +78,7 @@ class QuietComboBox(QComboBox):
 
 
 def type_name(annotation: Any) -> str:
-    """A reader's name for a field's type: ``list of int``, ``one of: rlink, combo``, ``float``."""
+    """A reader's name for a field's type: ``list of int``, ``one of: rlink, joint``, ``float``."""
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
         return "one of: " + ", ".join(str(a) for a in typing.get_args(annotation))

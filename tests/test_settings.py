@@ -143,3 +143,21 @@ def test_every_setting_is_described_and_docs_scenario_md_is_current():
     page = Path(__file__).resolve().parents[1] / "docs" / "scenario.md"
     assert page.read_text(encoding="utf-8") == scenario_reference(), \
         "docs/scenario.md is stale: python -m marketeq.scenario.reference"
+
+
+def test_result_files_written_with_earlier_method_names_still_read(base, tmp_path):
+    import numpy as np
+
+    from marketeq.hdf5 import read_comparison, read_result, write_comparison, write_result
+    from marketeq.results import Metric, RunResult
+
+    def result(solver: str) -> RunResult:
+        return RunResult(scenario=base, scenario_toml=marketeq.scenario_to_toml(base), solver=solver,
+                         status="completed", provenance={"seed": 0}, history={"step": np.zeros(0, np.int64)},
+                         paths=None, metrics={"sum_J": Metric(-0.5, 0.01)})
+
+    old = write_comparison({"rgan": result("rlink"), "combo": result("combo")}, tmp_path / "old.h5")
+    assert list(read_comparison(old)) == ["rlink", "joint"]
+    assert read_result(old, method="rgan").solver == "rlink"
+    assert read_result(old, method="joint").solver == "joint"  # the stored "combo" under its current name
+    assert read_result(write_result(result("combo"), tmp_path / "one.h5")).solver == "joint"
