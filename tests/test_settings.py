@@ -1,5 +1,6 @@
 """No silent settings: every (method, mode, setting) pair either changes the run or is refused in one line
-naming the setting and the method; the method vocabulary maps earlier names; warm_start = false chains rounds."""
+naming the setting and the method; the method vocabulary maps earlier names; warm_start = false chains
+rounds; docs/scenario.md is generated from the schema."""
 
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ def test_earlier_method_names_still_read(base):
 
 
 def test_without_warm_start_the_market_carries_over_and_the_agents_start_afresh(base):
-    scenario = base.replace(**{"solver.warm_start": False, "solver.rounds": 2, "solver.agents_iterations": [2],
+    scenario = base.replace(**{"solver.warm_start": False, "solver.rounds": 2,
+                               "solver.agents_iterations": [2],
                                "solver.market_iterations": [2], "solver.batch_size": 16,
                                "solver.market_batch_size": 16, "market.steps": 5, "run.dtype": "float64"})
     solver = ReinforcementLinkSolver(scenario, Runtime.from_settings("cpu", "float64", 0))
