@@ -8,7 +8,7 @@ verdict and wall time; then the median and the worst. Targets: converged, sigma 
 
     python scripts/bench_family.py [--members 20] [--seed 0] [--only 3 7] [--quick]
 
---quick: the first 2 members, each cut short (2 rounds of 60 iterations; adaptive: at most 3 rounds and 1
+--quick: the first 2 members, each cut short (benchlib.QUICK's two short rounds; adaptive: at most 3 rounds and 1
 minute): a check of the pipeline, not of the solver's accuracy.
 """
 
@@ -19,14 +19,14 @@ import time
 
 import numpy as np
 import torch
-from benchlib import Transcript, save_record
+from benchlib import QUICK, Transcript, save_record
 
 import marketeq
 from marketeq.model.market import MarketModel
 from marketeq.oracles import RiccatiOracle
 
-QUICK = {"default": {"solver.rounds": 2, "solver.agents_iterations": [60], "solver.market_iterations": [60]},
-         "adaptive": {"solver.max_rounds": 3, "solver.max_minutes": 1.0}}
+QUICK_CHANGES = {"default": {k: v for k, v in QUICK.items() if k != "run.test_paths"},
+                 "adaptive": {"solver.max_rounds": 3, "solver.max_minutes": 1.0}}
 TARGETS = {"sigma": 5e-3, "mu0": 1e-2, "rates": 5e-3, "wall_s": 120.0}
 
 
@@ -76,7 +76,7 @@ def main() -> None:
     if args.schedule == "adaptive":
         family = [s.replace(**{"solver.schedule": "adaptive", "solver.mu_mode": "implied"}) for s in family]
     if args.quick:
-        family = [s.replace(**QUICK[args.schedule]) for s in family]
+        family = [s.replace(**QUICK_CHANGES[args.schedule]) for s in family]
     rows = []
     with Transcript() as transcript:
         print("| member | N | lambda | T | K | exact sigma_0 | verdict | rounds | sigma err | mu_0 err | rates rel MSE "

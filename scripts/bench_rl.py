@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's marketeq, whatever is installed
 
-from benchlib import save_record  # noqa: E402
+from benchlib import QUICK, save_record  # noqa: E402
 
 import marketeq  # noqa: E402
 from marketeq.rl import oracle_market  # noqa: E402
@@ -42,8 +42,6 @@ TANH_AGENTS = [{"gamma": 1.0, "xi": 5.0}, {"gamma": 1.0, "xi": -5.0}]  # kappa T
 # rate steadies the final policy.
 SB3_SCHEDULE = {"solver.agents_iterations": [200, 100, 100, 100],
                 "solver.agents_lr": [1e-3, 1e-3, 3e-4, 1e-4]}
-QUICK_LOOP = {"solver.rounds": 2, "solver.agents_iterations": [60], "solver.market_iterations": [60],
-              "run.test_paths": 500}
 QUICK_SB3_SCHEDULE = {"solver.agents_iterations": [20, 10], "solver.agents_lr": [1e-3, 3e-4]}
 LOOP_METRICS = ["oracle/sigma_sup_rel_error", "oracle/mu0_rel_error", "oracle/S0_abs_error",
                 "oracle/rates_rel_mse", "clearing", "sum_J"]
@@ -85,7 +83,7 @@ def tanh_benchmark(algo: str, args: argparse.Namespace) -> bool:
 
 
 def loop_run(learner: str, args: argparse.Namespace) -> marketeq.RunResult:
-    changes = {"solver.agent_learner": learner, **(QUICK_LOOP if args.quick else {}),
+    changes = {"solver.agent_learner": learner, **(QUICK if args.quick else {}),
                **({} if learner == "pathwise" else schedule(args))}
     scenario = marketeq.load_scenario(QUICKSTART).replace(**changes)
     callbacks = [] if args.quiet else [marketeq.callbacks.ProgressBar()]

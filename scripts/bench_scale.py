@@ -11,7 +11,7 @@ that of one job):
   and recorded as not finished, with the seconds its partial result took to reach the disk and the process
   to end (after adding the oracle comparison).
 
-Writes docs/results/bench_scale.json and the log-log figure docs/bench_scale.png, and fits the exponent of
+Writes data/results/bench_scale.json and the log-log figure docs/bench_scale.png, and fits the exponent of
 solver wall time against N over the finished runs with N >= 30.
 
     python scripts/bench_scale.py --sizes 10 30 100 300 1000 --solver-sizes 10 30

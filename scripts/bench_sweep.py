@@ -37,7 +37,7 @@ base = "{base}"
 seeds = [0]
 
 [set]
-"run.test_paths" = 500
+"run.test_paths" = 300
 "run.device" = "cpu"
 
 [[group]]
@@ -51,8 +51,8 @@ grid = {{ "frictions.lambda" = [1e-2, 1e-1] }}
 [group.set]
 "solver.mu_mode" = "known"
 "solver.rounds" = 2
-"solver.agents_iterations" = [60]
-"solver.market_iterations" = [60]
+"solver.agents_iterations" = [40]
+"solver.market_iterations" = [40]
 """
 QUANTITIES = ("sigma0", "mu0", "S0", "liquidity_premium", "price_discount")
 

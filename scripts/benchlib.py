@@ -22,6 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT / "data" / "published"
 
 
+# --quick in every script that trains: two short rounds on small batches and few test paths. A check that the
+# pipeline runs end to end (records, verdicts, rendering), not a measurement of accuracy.
+QUICK = {"solver.rounds": 2, "solver.agents_iterations": [40], "solver.market_iterations": [40],
+         "solver.batch_size": 256, "solver.market_batch_size": 1024, "run.test_paths": 300}
+
+
 def records_dir() -> Path:
     """Where records are written and read: ``$MARKETEQ_RECORDS``, else data/results/ in this checkout."""
     return Path(os.environ.get("MARKETEQ_RECORDS") or ROOT / "data" / "results")

@@ -43,7 +43,7 @@ def spread(values: Sequence[float]) -> Spread:
 
 @dataclass(frozen=True)
 class Target:
-    """What a measured error is held to: one value or one per seed, how to name it, whether it is the floor."""
+    """What an error is held to: one value or one per seed, its name, whether it is the floor."""
 
     value: float | list[float]
     label: str
@@ -51,11 +51,15 @@ class Target:
 
 
 def target_with_floor(published: float, floors: Sequence[float] | None) -> Target:
-    """The terminal target: the published value, or the per-seed floor where the published value lies below it."""
+    """The terminal target: the published value, or the per-seed floor where the published one is below it."""
     if not floors or published >= max(floors):
         return Target(published, f"published {published:.3g}")
-    return Target(list(floors), f"the floor {spread(floors).text()} (the exact equilibrium's own terminal error "
-                                f"on this grid; published {published:.3g} lies below it and is not a target)", True)
+    return Target(
+        list(floors),
+        f"the floor {spread(floors).text()} (the exact equilibrium's own terminal error "
+        f"on this grid; published {published:.3g} lies below it and is not a target)",
+        True,
+    )
 
 
 def versus_target(values: Sequence[float], target: Target) -> str:
@@ -81,14 +85,27 @@ def versus_target(values: Sequence[float], target: Target) -> str:
     return f"no verdict against {label}: better on {below} of {n} seeds"
 
 
-def versus_method(ours: Sequence[float], theirs: Sequence[float], name: str = "rgan", other: str = "baseline",
-                  ours_se: Sequence[float] | None = None, theirs_se: Sequence[float] | None = None) -> str:
-    """Two methods' errors on the same seeds (absolute values, paired by seed): which is smaller, if either."""
-    pairs = [(abs(a), abs(b)) for a, b in zip(ours, theirs, strict=True) if math.isfinite(a) and math.isfinite(b)]
+def versus_method(
+    ours: Sequence[float],
+    theirs: Sequence[float],
+    name: str = "rgan",
+    other: str = "baseline",
+    ours_se: Sequence[float] | None = None,
+    theirs_se: Sequence[float] | None = None,
+) -> str:
+    """Two methods' errors on the same seeds (absolute, paired by seed): which is smaller, if either."""
+    pairs = [
+        (abs(a), abs(b)) for a, b in zip(ours, theirs, strict=True) if math.isfinite(a) and math.isfinite(b)
+    ]
     if not pairs:
         return "no seed where both finished"
-    if ours_se is not None and theirs_se is not None and all(
-            a <= 2 * sa and b <= 2 * sb for (a, b), sa, sb in zip(pairs, ours_se, theirs_se, strict=False)):
+    if (
+        ours_se is not None
+        and theirs_se is not None
+        and all(
+            a <= 2 * sa and b <= 2 * sb for (a, b), sa, sb in zip(pairs, ours_se, theirs_se, strict=False)
+        )
+    ):
         return "both within two standard errors of 0 on every seed"
     n = len(pairs)
     smaller = sum(a < b for a, b in pairs)

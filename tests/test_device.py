@@ -34,8 +34,10 @@ def test_disagreement_sees_a_change_beyond_float32_tolerance(trained):
     assert bench_device.disagreement(trained, again)["sigma"] > 1.0
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(),
-                    reason="no CUDA device on this machine: the CPU/CUDA agreement check needs a GPU")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA device on this machine: the CPU/CUDA agreement check needs a GPU",
+)
 def test_cuda_replay_agrees_with_cpu(trained):
     worst = bench_device.disagreement(trained, bench_device.replay(trained, "cuda"))
     assert max(worst.values()) <= 1.0, worst

@@ -1,4 +1,4 @@
-"""Benchmark records: how they are written, judged over seeds, rendered, and re-made by scripts/reproduce.py."""
+"""Benchmark records: how they are written, judged over seeds, rendered and re-made by reproduce.py."""
 
 from __future__ import annotations
 
@@ -29,8 +29,14 @@ def records(tmp_path, monkeypatch):
 
 def test_save_record_writes_provenance_seeds_and_per_seed_metrics(records, monkeypatch):
     monkeypatch.setattr(sys, "argv", [str(SCRIPTS / "bench_x.py"), "--quick"])
-    path = benchlib.save_record("bench_x", "X", {"tables": []}, seeds=[0, 1, 2],
-                                per_seed={0: {"clearing": [1e-5, 1e-7]}, 1: {"clearing": [2e-5, 1e-7]}}, quick=True)
+    path = benchlib.save_record(
+        "bench_x",
+        "X",
+        {"tables": []},
+        seeds=[0, 1, 2],
+        per_seed={0: {"clearing": [1e-5, 1e-7]}, 1: {"clearing": [2e-5, 1e-7]}},
+        quick=True,
+    )
     assert path == records / "bench_x.json"
     record = json.loads(path.read_text())
     assert record["command"] == "python scripts/bench_x.py --quick"
@@ -47,15 +53,35 @@ def test_records_default_to_data_results(monkeypatch):
 
 
 def _record(**changes):
-    machine = {"cpu": "x86_64", "cores": 2, "torch_threads": 1, "torch": "2", "python": "3.11", "platform": "Linux"}
-    return {"title": "T", "command": "python scripts/t.py", "date": "2026-01-01", "commit": "a" * 40,
-            "machine": machine, "seeds": [0, 1, 2], "tables": [], **changes}
+    machine = {
+        "cpu": "x86_64",
+        "cores": 2,
+        "torch_threads": 1,
+        "torch": "2",
+        "python": "3.11",
+        "platform": "Linux",
+    }
+    return {
+        "title": "T",
+        "command": "python scripts/t.py",
+        "date": "2026-01-01",
+        "commit": "a" * 40,
+        "machine": machine,
+        "seeds": [0, 1, 2],
+        "tables": [],
+        **changes,
+    }
 
 
 def test_render_marks_stale_and_quick_records_only():
     machine = {k: v for k, v in _record()["machine"].items() if k != "platform"}
-    page = results_md.render({"bench_e1": _record(), "compare_e1": _record(title="Old", machine=machine),
-                              "compare_e2": _record(title="Quick", quick=True)})
+    page = results_md.render(
+        {
+            "bench_e1": _record(),
+            "compare_e1": _record(title="Old", machine=machine),
+            "compare_e2": _record(title="Quick", quick=True),
+        }
+    )
     sections = {s.split("\n", 1)[0]: s for s in page.split("\n## ")[1:]}
     assert results_md.STALE not in sections["T"] and results_md.QUICK not in sections["T"]
     assert results_md.STALE in sections["Old"] and results_md.QUICK not in sections["Old"]
@@ -64,8 +90,9 @@ def test_render_marks_stale_and_quick_records_only():
 
 
 def test_render_orders_known_records_first():
-    page = results_md.render({"zzz": _record(title="Z"), "compare_e1": _record(title="C"),
-                              "bench_e1": _record(title="B")})
+    page = results_md.render(
+        {"zzz": _record(title="Z"), "compare_e1": _record(title="C"), "bench_e1": _record(title="B")}
+    )
     assert page.index("## B") < page.index("## C") < page.index("## Z")
 
 
@@ -84,7 +111,10 @@ def test_spread_and_target_verdicts():
     assert versus_target([1.0, 1.1, 0.9], Target(2.0, "p")) == "better than p on every seed"
     assert versus_target([3.0, 3.1, 2.9], Target(2.0, "p")) == "worse than p on every seed"
     # one seed contradicts: no verdict, even though the mean is better by more than two standard errors
-    assert versus_target([0.5, 0.5, 0.5, 0.5, 2.1], Target(2.0, "p")) == "no verdict against p: better on 4 of 5 seeds"
+    assert (
+        versus_target([0.5, 0.5, 0.5, 0.5, 2.1], Target(2.0, "p"))
+        == "no verdict against p: better on 4 of 5 seeds"
+    )
     assert versus_target([1.9, 2.2, 1.95], Target(2.0, "p")).startswith("not distinguishable")
     assert "one seed" in versus_target([1.0], Target(2.0, "p"))
 
@@ -101,23 +131,33 @@ def test_versus_method_pairs_seeds():
     assert versus_method([1.0, 2.0, 3.0], [5.0, 6.0, 7.0], "rgan", "combo") == "rgan better on every seed"
     assert versus_method([5.0, 6.0, 7.0], [1.0, 2.0, 3.0]) == "rgan NOT better on every seed"
     assert versus_method([1.0, 9.0, 1.0], [2.0, 2.0, 2.0]).startswith(("no verdict", "not distinguishable"))
-    assert versus_method([0.01, 0.02], [0.01, 0.005], ours_se=[0.01, 0.01],
-                         theirs_se=[0.01, 0.01]) == "both within two standard errors of 0 on every seed"
+    assert (
+        versus_method([0.01, 0.02], [0.01, 0.005], ours_se=[0.01, 0.01], theirs_se=[0.01, 0.01])
+        == "both within two standard errors of 0 on every seed"
+    )
 
 
 def _fake_run(clearing: float, terminal: float, solver: str = "rlink", oracle_name: str | None = None):
     from marketeq import Metric
 
-    return SimpleNamespace(metrics={"clearing": Metric(clearing, 1e-9), "terminal": Metric(terminal, 1e-10)},
-                           status="completed", paths=None, message="", oracle_name=oracle_name, solver=solver)
+    return SimpleNamespace(
+        metrics={"clearing": Metric(clearing, 1e-9), "terminal": Metric(terminal, 1e-10)},
+        status="completed",
+        paths=None,
+        message="",
+        oracle_name=oracle_name,
+        solver=solver,
+    )
 
 
 def test_paper_compare_verdicts_hold_on_every_seed_and_respect_the_floor():
     import paper_compare
 
     published = {"clearing": 2.3e-5, "terminal": 2.73e-7}
-    runs = {seed: {"rgan": _fake_run(c, 1e-9), "oracle": _fake_run(0.0, 1.8e-6, "oracle:riccati", "riccati")}
-            for seed, c in ((0, 1e-5), (1, 1.1e-5), (2, 9.7e-5))}  # seed 2 misses the published clearing
+    runs = {
+        seed: {"rgan": _fake_run(c, 1e-9), "oracle": _fake_run(0.0, 1.8e-6, "oracle:riccati", "riccati")}
+        for seed, c in ((0, 1e-5), (1, 1.1e-5), (2, 9.7e-5))
+    }  # seed 2 misses the published clearing
     notes = paper_compare.checks(runs, published)
     clearing = next(n for n in notes if n.startswith("rgan clearing"))
     terminal = next(n for n in notes if n.startswith("rgan terminal"))
@@ -139,10 +179,12 @@ def test_reproduce_runs_every_step_reports_failures_and_renders(tmp_path, capsys
         save_record({name!r}, {name!r}, {{"tables": []}}, seeds=[0], quick="--quick" in sys.argv)
         sys.exit({code})
     """
-    steps = [_fake_step(tmp_path, "good", writes.format(scripts=str(SCRIPTS), name="good", code=0)),
-             _fake_step(tmp_path, "crash", "raise SystemExit(3)\n"),
-             _fake_step(tmp_path, "silent", "print('did nothing')\n"),
-             _fake_step(tmp_path, "late", writes.format(scripts=str(SCRIPTS), name="late", code=0))]
+    steps = [
+        _fake_step(tmp_path, "good", writes.format(scripts=str(SCRIPTS), name="good", code=0)),
+        _fake_step(tmp_path, "crash", "raise SystemExit(3)\n"),
+        _fake_step(tmp_path, "silent", "print('did nothing')\n"),
+        _fake_step(tmp_path, "late", writes.format(scripts=str(SCRIPTS), name="late", code=0)),
+    ]
     records, page = tmp_path / "records", tmp_path / "results.md"
     outcomes = reproduce.run_all(steps, True, records, tmp_path / "logs", None, page)
     result = {o.step: o for o in outcomes}
