@@ -8,8 +8,9 @@ refinement (the same Brownian paths on 100, 200, 400 and 800 steps) the spread o
 one-step residual of the agents' optimality conditions, the return identity as the closed-form price's drift
 and the Euler price against the closed form (all first order in dt); the regression check of optimality;
 the frictionless limit and its order; the one-asset and separable reductions; the solve time for N = 100,
-d = 3 (--quick: 200 paths in the refinement table). With --record, writes data/results/assets_oracle.json (rendered into docs/results.md by
-scripts/results_md.py). The scenario is read directly: marketeq.scenario does not read several assets yet.
+d = 3 (--quick: 200 paths in the refinement table). With --record, writes data/results/assets_oracle.json
+(rendered into docs/results.md by scripts/results_md.py). The scenario is read directly: marketeq.scenario
+does not read several assets yet.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = ROOT / "scenarios" / "proposed" / "assets_3_quadratic.toml"
     parser.add_argument("--scenario", type=Path, default=default)
-    parser.add_argument("--paths", type=int, default=None, help="paths for the refinement table (default 1000)")
+    parser.add_argument("--paths", type=int, default=None, help="refinement table paths (default 1000)")
     parser.add_argument("--quick", action="store_true", help="200 paths in the refinement table")
     parser.add_argument("--record", action="store_true", help="write data/results/assets_oracle.json")
     args = parser.parse_args()
@@ -195,7 +196,8 @@ def main() -> int:
         speed()
     if args.record:
         title = f"Several assets: the matrix-Riccati oracle on {args.scenario.name}"
-        path = save_record("assets_oracle", title, {"tables": TABLES, "output": transcript.text.split("\n\n")[0]},
+        body = {"tables": TABLES, "output": transcript.text.split("\n\n")[0]}
+        path = save_record("assets_oracle", title, body,
                            seeds=[0, 1, 2, 3], quick=args.quick)
         print(f"recorded {path}")
     return 0

@@ -38,7 +38,7 @@ def wall_times(args: list[str], repeat: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--file", type=Path, help="result file to show (default: the quickstart oracle)")
-    parser.add_argument("--repeat", type=int, default=None, help="runs of each command (default 10, --quick 3)")
+    parser.add_argument("--repeat", type=int, default=None, help="runs per command (default 10, --quick 3)")
     parser.add_argument("--quick", action="store_true", help="3 runs of each command")
     parser.add_argument("--record", action="store_true", help="write data/results/bench_cli.json")
     args = parser.parse_args()
@@ -64,8 +64,8 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from benchlib import save_record
 
-        caption = (f"wall time of a fresh process, seconds over {args.repeat} runs ({os.cpu_count()} CPUs, load "
-                   f"{os.getloadavg()[0]:.1f} at the end); target <= 0.5 s each")
+        caption = (f"wall time of a fresh process, seconds over {args.repeat} runs ({os.cpu_count()} CPUs, "
+                   f"load {os.getloadavg()[0]:.1f} at the end); target <= 0.5 s each")
         path = save_record("bench_cli", "Start-up time of the light commands (bench_cli)", {
             "tables": [{"caption": caption, "columns": ["command", "median", "min", "max"], "rows": rows}]},
             seeds=[], quick=args.quick)

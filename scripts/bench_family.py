@@ -8,8 +8,8 @@ verdict and wall time; then the median and the worst. Targets: converged, sigma 
 
     python scripts/bench_family.py [--members 20] [--seed 0] [--only 3 7] [--quick]
 
---quick: the first 2 members, each cut short (benchlib.QUICK's two short rounds; adaptive: at most 3 rounds and 1
-minute): a check of the pipeline, not of the solver's accuracy.
+--quick: the first 2 members, each cut short (benchlib.QUICK's two short rounds; adaptive: at most 3 rounds
+and 1 minute): a check of the pipeline, not of the solver's accuracy.
 """
 
 from __future__ import annotations

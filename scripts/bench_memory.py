@@ -10,7 +10,7 @@ peak RSS (VmHWM) of the process against the estimate ``validate`` and ``run`` pr
 
     python3 scripts/bench_memory.py
     python3 scripts/bench_memory.py --runs 3 10 30 100 300 1000
-    python3 scripts/bench_memory.py --quick --record     # whole runs with N = 3 and 10, 10 iterations per phase
+    python3 scripts/bench_memory.py --quick --record   # whole runs, N = 3 and 10, 10 iterations per phase
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ CASES = [  # (scenario in scenarios/, changes)
 ]
 
 
-def whole_runs(sizes: list[int], iterations: int, record: bool, notes: list[str], quick: bool = False) -> None:
+def whole_runs(sizes: list[int], iterations: int, record: bool, notes: list[str],
+               quick: bool = False) -> None:
     from bench_scale import population_toml, run_solver
     from benchlib import Transcript, save_record
 

@@ -10,9 +10,9 @@ tanh: one agent facing constant mu and sigma = alpha with a quadratic cost (two 
 loop: scenarios/quickstart.toml solved with the pathwise agents' phase (as written) and with each sb3 agents'
       phase (with the schedule SB3_SCHEDULE below), side by side: sigma_t against the Riccati oracle (target:
       within 3%), the other oracle errors, and the wall time.
-Runs one thing at a time with one torch thread. Exit code 1 when a target is missed. --quick: 50,000 transitions,
-1000 test paths, the loop cut to two short rounds; the targets are printed but not enforced (a check of the
-pipeline, not of the learners).
+Runs one thing at a time with one torch thread. Exit code 1 when a target is missed. --quick: 50,000
+transitions, 1000 test paths, the loop cut to two short rounds; the targets are printed but not enforced
+(a check of the pipeline, not of the learners).
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ TABLES: list[dict] = []  # what --record writes to data/results/bench_rl.json
 def tanh_benchmark(algo: str, args: argparse.Namespace) -> bool:
     scenario = marketeq.load_scenario(QUICKSTART).replace(
         name="tanh_single_agent", agents=TANH_AGENTS,
-        **{"run.test_paths": 1000 if args.quick else 3000, "run.dtype": "float64", "run.device": "cpu", "run.seed": args.seed})
+        **{"run.test_paths": 1000 if args.quick else 3000, "run.dtype": "float64", "run.device": "cpu",
+           "run.seed": args.seed})
     market = oracle_market(scenario, "tanh")
     m = market.model
     kappa = (float(m.gamma[0]) * m.alpha**2 / m.cost.lam) ** 0.5

@@ -1,7 +1,8 @@
 """Benchmark: the lambda sweep on 1 and 2 local workers (and on Ray), with its predictions figure.
 
     python scripts/bench_sweep.py [--sweep scenarios/sweeps/lambda_quadratic.toml] [--workers 1 2]
-                                  [--ray] [--quick] [-o results/bench_sweep] [--figure docs/predictions_lambda.png]
+                                  [--ray] [--quick] [-o results/bench_sweep]
+                                  [--figure docs/predictions_lambda.png]
 
 Runs the whole sweep from scratch once per worker count (each in its own directory, so nothing is reused),
 prints the wall times, how far the solver's points are from the oracle at the same lambda, and, with --ray,
@@ -107,8 +108,8 @@ def main() -> int:
     with Transcript() as transcript:
         code, args = run()
     if args.record:
-        title = "Sweeps: the lambda sweep, " + ", ".join(map(str, args.workers)) + " worker(s)" + (", Ray" if args.ray
-                                                                                                  else "")
+        workers = ", ".join(map(str, args.workers))
+        title = f"Sweeps: the lambda sweep, {workers} worker(s)" + (", Ray" if args.ray else "")
         path = save_record("bench_sweep", title, {"output": transcript.text},
                            seeds=sorted({t.seed for t in load_sweep(args.sweep).trials}), quick=args.quick)
         print(f"recorded {path}")

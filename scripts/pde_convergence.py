@@ -181,8 +181,8 @@ def e2_reference(quick: bool) -> list[dict[str, Any]]:
             for name, run in methods.items():
                 if run["status"] == "completed" and not name.startswith("oracle"):
                     got = {k: run["metrics"][k][0] for k in ("S0", "mu0", "sigma0")}
-                    rows.append([name, seed, got["sigma0"] / m["sigma0"].value - 1, got["mu0"] / m["mu0"].value - 1,
-                                 got["S0"] - m["S0"].value])
+                    rows.append([name, seed, got["sigma0"] / m["sigma0"].value - 1,
+                                 got["mu0"] / m["mu0"].value - 1, got["S0"] - m["S0"].value])
         out.append(table("E2: the solver's recorded numbers (data/results/compare_e2.json) against the PDE",
                          ["method", "seed", "sigma_0 rel", "mu_0 rel", "S_0 abs"], rows))
     rows = []
