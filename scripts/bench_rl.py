@@ -84,8 +84,10 @@ def tanh_benchmark(algo: str, args: argparse.Namespace) -> bool:
 
 
 def loop_run(learner: str, args: argparse.Namespace) -> marketeq.RunResult:
-    changes = {"solver.agent_learner": learner, **(QUICK if args.quick else {}),
-               **({} if learner == "pathwise" else schedule(args))}
+    quick = dict(QUICK) if args.quick else {}
+    if learner != "pathwise":  # an sb3 agents' phase draws its own episodes: no pathwise batch to shrink
+        quick.pop("solver.batch_size", None)
+    changes = {"solver.agent_learner": learner, **quick, **({} if learner == "pathwise" else schedule(args))}
     scenario = marketeq.load_scenario(QUICKSTART).replace(**changes)
     callbacks = [] if args.quiet else [marketeq.callbacks.ProgressBar()]
     result = marketeq.solve(scenario, callbacks, device="cpu", seed=args.seed)
