@@ -150,13 +150,14 @@ def run_mode(mode: str, args: argparse.Namespace) -> tuple[bool, list[list[objec
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mu-mode", choices=["learned", "known", "both"], default="both")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2 (--quick: 0 1)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="benchlib.QUICK settings; targets not enforced")
     parser.add_argument("-o", "--output", default=str(ROOT / "results"))
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--record", action="store_true", help="write data/results/bench_e1.json")
     args = parser.parse_args()
+    args.seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2])
     print(
         f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, python {platform.python_version()}"

@@ -91,7 +91,7 @@ def checks(runs: PerSeed, published: dict[str, float]) -> list[str]:
     if any("gap/ratio" in r["rgan"].metrics for r in runs.values() if "rgan" in r):
         notes.append(
             f"rgan equilibrium gap: {spread(values(runs, 'rgan', 'gap/total')).text()}, "
-            f"{spread(values(runs, 'rgan', 'gap/ratio')).text()} of the agents' total gain over not "
+            f"{spread([100 * v for v in values(runs, 'rgan', 'gap/ratio')]).text()} % of the agents' total gain over not "
             "trading (mean ± sd over seeds)"
         )
     for base in ("combo", "fbsde"):
