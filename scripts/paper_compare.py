@@ -89,10 +89,10 @@ def checks(runs: PerSeed, published: dict[str, float]) -> list[str]:
         if "rgan" in results and results["rgan"].paths is not None:
             notes.append(f"seed {seed}: {sigma_shape(results['rgan'])}")
     if any("gap/ratio" in r["rgan"].metrics for r in runs.values() if "rgan" in r):
+        share = spread([100 * v for v in values(runs, "rgan", "gap/ratio")]).text()
         notes.append(
-            f"rgan equilibrium gap: {spread(values(runs, 'rgan', 'gap/total')).text()}, "
-            f"{spread([100 * v for v in values(runs, 'rgan', 'gap/ratio')]).text()} % of the agents' total gain over not "
-            "trading (mean ± sd over seeds)"
+            f"rgan equilibrium gap: {spread(values(runs, 'rgan', 'gap/total')).text()}, {share} % of the agents' "
+            "total gain over not trading (mean ± sd over seeds)"
         )
     for base in ("combo", "fbsde"):
         ran = [r[base] for r in runs.values() if base in r]
