@@ -91,7 +91,8 @@ def checks(runs: PerSeed, published: dict[str, float]) -> list[str]:
     if any("gap/ratio" in r["rgan"].metrics for r in runs.values() if "rgan" in r):
         share = spread([100 * v for v in values(runs, "rgan", "gap/ratio")]).text()
         notes.append(
-            f"rgan equilibrium gap: {spread(values(runs, 'rgan', 'gap/total')).text()}, {share} % of the agents' "
+            f"rgan equilibrium gap: {spread(values(runs, 'rgan', 'gap/total')).text()}, {share} % of the "
+            "agents' "
             "total gain over not trading (mean ± sd over seeds)"
         )
     for base in ("combo", "fbsde"):
