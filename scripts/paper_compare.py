@@ -92,8 +92,7 @@ def checks(runs: PerSeed, published: dict[str, float]) -> list[str]:
         share = spread([100 * v for v in values(runs, "rgan", "gap/ratio")]).text()
         notes.append(
             f"rgan equilibrium gap: {spread(values(runs, 'rgan', 'gap/total')).text()}, {share} % of the "
-            "agents' "
-            "total gain over not trading (mean ± sd over seeds)"
+            "agents' total gain over not trading (mean ± sd over seeds)"
         )
     for base in ("combo", "fbsde"):
         ran = [r[base] for r in runs.values() if base in r]
