@@ -1,21 +1,21 @@
 """The several-asset matrix-Riccati oracle checked on a 3-asset, 10-agent market.
 
     python scripts/assets_oracle_check.py [--scenario scenarios/proposed/assets_3_quadratic.toml]
-                                          [--paths 1000] [--record]
+                                          [--paths 1000] [--quick] [--record]
 
 Prints, for the scenario's market: the volatility matrix and prices; Sigma_T = A; clearing; under grid
 refinement (the same Brownian paths on 100, 200, 400 and 800 steps) the spread of the implied S_0, the
 one-step residual of the agents' optimality conditions, the return identity as the closed-form price's drift
 and the Euler price against the closed form (all first order in dt); the regression check of optimality;
 the frictionless limit and its order; the one-asset and separable reductions; the solve time for N = 100,
-d = 3. With --record, writes docs/results/assets_oracle.json (rendered into docs/results.md by
-scripts/results_md.py). The scenario is read directly: marketeq.scenario does not read several assets yet.
+d = 3 (--quick: 200 paths in the refinement table). With --record, writes data/results/assets_oracle.json
+(rendered into docs/results.md by scripts/results_md.py). The scenario is read directly: marketeq.scenario
+does not read several assets yet.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 import tomllib
@@ -177,20 +177,15 @@ def speed() -> None:
            ["simulate 100 paths", f"{time.perf_counter() - started:.3f}"]])
 
 
-def commit() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "marketeq", "scripts"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
-    return head.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = ROOT / "scenarios" / "proposed" / "assets_3_quadratic.toml"
     parser.add_argument("--scenario", type=Path, default=default)
-    parser.add_argument("--paths", type=int, default=1000, help="paths for the refinement table")
-    parser.add_argument("--record", action="store_true", help="write docs/results/assets_oracle.json")
+    parser.add_argument("--paths", type=int, default=None, help="refinement table paths (default 1000)")
+    parser.add_argument("--quick", action="store_true", help="200 paths in the refinement table")
+    parser.add_argument("--record", action="store_true", help="write data/results/assets_oracle.json")
     args = parser.parse_args()
+    args.paths = args.paths or (200 if args.quick else 1000)
     market = read_market(args.scenario)
     with Transcript() as transcript:
         describe(market)
@@ -201,10 +196,9 @@ def main() -> int:
         speed()
     if args.record:
         title = f"Several assets: the matrix-Riccati oracle on {args.scenario.name}"
-        code = commit()
-        path = save_record("assets_oracle", title, {"commit": code, "tables": TABLES,
-                                                    "output": transcript.text.split("\n\n")[0],
-                                                    "notes": [f"code at commit {code}"]})
+        body = {"tables": TABLES, "output": transcript.text.split("\n\n")[0]}
+        path = save_record("assets_oracle", title, body,
+                           seeds=[0, 1, 2, 3], quick=args.quick)
         print(f"recorded {path}")
     return 0
 

@@ -6,7 +6,10 @@ for some and below it for others. Per member: sigma sup error, mu_0 error, rates
 verdict and wall time; then the median and the worst. Targets: converged, sigma <= 0.5%, mu_0 <= 1%, rates
 <= 0.5%, each within 2 minutes.
 
-    python scripts/bench_family.py [--members 20] [--seed 0] [--only 3 7]
+    python scripts/bench_family.py [--members 20] [--seed 0] [--only 3 7] [--quick]
+
+--quick: the first 2 members, each cut short (benchlib.QUICK's two short rounds; adaptive: at most 3 rounds
+and 1 minute): a check of the pipeline, not of the solver's accuracy.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ import time
 
 import numpy as np
 import torch
-from benchlib import Transcript, save_record
+from benchlib import QUICK, Transcript, save_record
 
 import marketeq
 from marketeq.model.market import MarketModel
 from marketeq.oracles import RiccatiOracle
 
+QUICK_CHANGES = {"default": {k: v for k, v in QUICK.items() if k != "run.test_paths"},
+                 "adaptive": {"solver.max_rounds": 3, "solver.max_minutes": 1.0}}
 TARGETS = {"sigma": 5e-3, "mu0": 1e-2, "rates": 5e-3, "wall_s": 120.0}
 
 
@@ -58,16 +63,20 @@ def verdict(row: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", type=int, default=20)
+    parser.add_argument("--members", type=int, default=None, help="default 20 (--quick: 2)")
+    parser.add_argument("--quick", action="store_true", help="two members, cut short (see above)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the family generator")
     parser.add_argument("--only", type=int, nargs="*", help="run only these member indices")
     parser.add_argument("--schedule", choices=["default", "adaptive"], default="default",
                         help="default: the scenario defaults; adaptive: solver.schedule = 'adaptive'")
     args = parser.parse_args()
+    args.members = args.members or (2 if args.quick else 20)
     rng = np.random.default_rng(args.seed)
     family = [member(rng, i) for i in range(args.members)]
     if args.schedule == "adaptive":
         family = [s.replace(**{"solver.schedule": "adaptive", "solver.mu_mode": "implied"}) for s in family]
+    if args.quick:
+        family = [s.replace(**QUICK_CHANGES[args.schedule]) for s in family]
     rows = []
     with Transcript() as transcript:
         print("| member | N | lambda | T | K | exact sigma_0 | verdict | rounds | sigma err | mu_0 err | rates rel MSE "
@@ -104,8 +113,9 @@ def main() -> None:
             f"{k}: median {v['median']:.3g}, worst {v['worst']:.3g} (target {v['target']:g}, met by {v['met_by']})"
             for k, v in summary.items()))
     save_record(f"family_{args.schedule}", f"Quadratic family with Riccati answers, {args.schedule} schedule",
-                {"generator_seed": args.seed, "schedule": args.schedule, "members": rows, "summary": summary, "converged": converged,
-                 "transcript": transcript.text})
+                {"generator_seed": args.seed, "schedule": args.schedule, "members": rows, "summary": summary,
+                 "converged": converged, "transcript": transcript.text},
+                seeds=sorted({s.run.seed for s in family}), quick=args.quick)
 
 
 if __name__ == "__main__":

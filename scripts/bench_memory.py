@@ -10,6 +10,7 @@ peak RSS (VmHWM) of the process against the estimate ``validate`` and ``run`` pr
 
     python3 scripts/bench_memory.py
     python3 scripts/bench_memory.py --runs 3 10 30 100 300 1000
+    python3 scripts/bench_memory.py --quick --record   # whole runs, N = 3 and 10, 10 iterations per phase
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ CASES = [  # (scenario in scenarios/, changes)
 ]
 
 
-def whole_runs(sizes: list[int], iterations: int, record: bool, notes: list[str]) -> None:
+def whole_runs(sizes: list[int], iterations: int, record: bool, notes: list[str],
+               quick: bool = False) -> None:
     from bench_scale import population_toml, run_solver
     from benchlib import Transcript, save_record
 
@@ -98,18 +100,22 @@ def whole_runs(sizes: list[int], iterations: int, record: bool, notes: list[str]
         save_record("bench_memory", "Peak memory of whole runs against the estimate (bench_memory --runs)",
                     {"iterations": iterations, "output": transcript.text, "notes": notes, "tables": [{
                         "caption": caption, "rows": rows,
-                        "columns": ["N", "measured MiB", "estimate MiB", "estimate / measured"]}]})
+                        "columns": ["N", "measured MiB", "estimate MiB", "estimate / measured"]}]},
+                    seeds=[0], quick=quick)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, nargs="+", help="whole runs with these numbers of agents")
-    parser.add_argument("--iterations", type=int, default=60, help="per phase, in --runs")
-    parser.add_argument("--record", action="store_true", help="write docs/results/bench_memory.json")
+    parser.add_argument("--iterations", type=int, default=None, help="per phase, in --runs (default 60)")
+    parser.add_argument("--quick", action="store_true", help="whole runs with N = 3, 10 and 10 iterations")
+    parser.add_argument("--record", action="store_true", help="write data/results/bench_memory.json")
     parser.add_argument("--note", action="append", default=[], help="a line for the record's notes")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.iterations = args.runs or [3, 10], args.iterations or 10
     if args.runs:
-        whole_runs(args.runs, args.iterations, args.record, args.note)
+        whole_runs(args.runs, args.iterations or 60, args.record, args.note, args.quick)
         return
     print(f"{'case':<5} {'stage':<7} {'measured MiB':>13} {'estimate MiB':>13} {'ratio':>6}")
     for index, (base, case) in enumerate(CASES):

@@ -11,10 +11,13 @@ that of one job):
   and recorded as not finished, with the seconds its partial result took to reach the disk and the process
   to end (after adding the oracle comparison).
 
-Writes docs/results/bench_scale.json and the log-log figure docs/bench_scale.png, and fits the exponent of
+Writes data/results/bench_scale.json and the log-log figure docs/bench_scale.png, and fits the exponent of
 solver wall time against N over the finished runs with N >= 30.
 
     python scripts/bench_scale.py --sizes 10 30 100 300 1000 --solver-sizes 10 30
+
+--quick: the oracle at N = 10, 30, 100 (LSODA), the solver at N = 10 with at most 3 minutes; its figure goes
+to results/bench_scale_quick.png, not docs/.
 """
 
 from __future__ import annotations
@@ -208,13 +211,6 @@ def notes(args: argparse.Namespace, slope: float | None) -> list[str]:
     return out
 
 
-def _commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                           text=True, cwd=ROOT).stdout.strip()
-    return done.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[10, 30, 100, 300, 1000],
@@ -226,7 +222,10 @@ def main() -> None:
                         help="integrators for the Riccati ODE (Radau and LSODA use the analytic Jacobian); "
                              "the last one's oracle is rolled out; Radau is skipped above N = 100")
     parser.add_argument("--no-record", action="store_true", help="print only")
+    parser.add_argument("--quick", action="store_true", help="few sizes, one short solver run (see above)")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.solver_sizes, args.max_minutes, args.methods = [10, 30, 100], [10], 3.0, ["LSODA"]
     from marketeq import load_scenario
     from marketeq.memory import estimate_memory
 
@@ -258,13 +257,14 @@ def main() -> None:
               f"{_fmt(slope) or 'needs two finished runs'}")
     if args.no_record:
         return
-    figure(rows, ROOT / "docs" / "bench_scale.png")
+    shown = ROOT / ("results/bench_scale_quick.png" if args.quick else "docs/bench_scale.png")
+    figure(rows, shown)
     methods = list(dict.fromkeys(m for r in rows for m in r.get("oracle", {}).get("ode", {})))
     path = save_record("bench_scale", "Cost against the number of agents (bench_scale)",
-                       {"commit": _commit(), "rows": rows, "wall_time_exponent": slope,
-                        "tables": tables(rows, methods), "figure": "docs/bench_scale.png",
-                        "output": transcript.text, "notes": notes(args, slope)})
-    print(f"wrote {path.relative_to(ROOT)} and docs/bench_scale.png")
+                       {"rows": rows, "wall_time_exponent": slope, "tables": tables(rows, methods),
+                        **({} if args.quick else {"figure": "docs/bench_scale.png"}),
+                        "output": transcript.text, "notes": notes(args, slope)}, seeds=[0], quick=args.quick)
+    print(f"wrote {path} and {shown}")
 
 
 if __name__ == "__main__":

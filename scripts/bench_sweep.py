@@ -1,12 +1,14 @@
 """Benchmark: the lambda sweep on 1 and 2 local workers (and on Ray), with its predictions figure.
 
     python scripts/bench_sweep.py [--sweep scenarios/sweeps/lambda_quadratic.toml] [--workers 1 2]
-                                  [--ray] [-o results/bench_sweep] [--figure docs/predictions_lambda.png]
+                                  [--ray] [--quick] [-o results/bench_sweep]
+                                  [--figure docs/predictions_lambda.png]
 
 Runs the whole sweep from scratch once per worker count (each in its own directory, so nothing is reused),
 prints the wall times, how far the solver's points are from the oracle at the same lambda, and, with --ray,
 whether a Ray run on a local instance gives the same summary as the local backend. Exit code 1 when the
-backends disagree or a trial failed.
+backends disagree or a trial failed. --quick: a small sweep (the oracle at 5 values of lambda, the solver at 2
+with two short rounds) on 2 workers, its figure beside the trials instead of in docs/.
 """
 
 from __future__ import annotations
@@ -26,8 +28,33 @@ sys.path.insert(0, str(ROOT))  # this checkout's marketeq, also in the worker pr
 
 from benchlib import Transcript, save_record  # noqa: E402
 
+from marketeq.files import write_bytes_atomically  # noqa: E402
 from marketeq.sweeps import load_sweep, predictions_figure, read_summary, run_sweep  # noqa: E402
 
+# --quick: the same market and parameter, fewer points and a short schedule ({base}: the E1 scenario's path).
+QUICK_SWEEP = """name = "lambda_quadratic_quick"
+description = "The lambda sweep cut short: a check of the sweep pipeline, not of the solver's accuracy."
+base = "{base}"
+seeds = [0]
+
+[set]
+"run.test_paths" = 300
+"run.device" = "cpu"
+
+[[group]]
+methods = ["oracle"]
+grid = {{ "frictions.lambda" = {{ start = 1e-4, stop = 1e-1, num = 5, spacing = "log" }} }}
+
+[[group]]
+methods = ["solver"]
+grid = {{ "frictions.lambda" = [1e-2, 1e-1] }}
+
+[group.set]
+"solver.mu_mode" = "known"
+"solver.rounds" = 2
+"solver.agents_iterations" = [40]
+"solver.market_iterations" = [40]
+"""
 QUANTITIES = ("sigma0", "mu0", "S0", "liquidity_premium", "price_discount")
 
 
@@ -81,23 +108,36 @@ def main() -> int:
     with Transcript() as transcript:
         code, args = run()
     if args.record:
-        print(f"recorded {save_record('bench_sweep', 'Sweeps: the lambda sweep, 1 and 2 workers, Ray', {'output': transcript.text})}")
+        workers = ", ".join(map(str, args.workers))
+        title = f"Sweeps: the lambda sweep, {workers} worker(s)" + (", Ray" if args.ray else "")
+        path = save_record("bench_sweep", title, {"output": transcript.text},
+                           seeds=sorted({t.seed for t in load_sweep(args.sweep).trials}), quick=args.quick)
+        print(f"recorded {path}")
     return code
 
 
 def run() -> tuple[int, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sweep", default=str(ROOT / "scenarios" / "sweeps" / "lambda_quadratic.toml"))
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--sweep", default=None, help="default scenarios/sweeps/lambda_quadratic.toml")
+    parser.add_argument("--workers", type=int, nargs="+", default=None, help="default 1 2 (--quick: 2)")
     parser.add_argument("--ray", action="store_true", help="also run on a local Ray instance (2 workers)")
     parser.add_argument("-o", "--output", default=str(ROOT / "results" / "bench_sweep"))
-    parser.add_argument("--figure", default=str(ROOT / "docs" / "predictions_lambda.png"))
-    parser.add_argument("--record", action="store_true", help="write docs/results/bench_sweep.json")
+    parser.add_argument("--figure", default=None, help="default docs/predictions_lambda.png (--quick: in -o)")
+    parser.add_argument("--quick", action="store_true", help="a small sweep on 2 workers (see above)")
+    parser.add_argument("--record", action="store_true", help="write data/results/bench_sweep.json")
     args = parser.parse_args()
+    output = Path(args.output)
+    args.workers = args.workers or ([2] if args.quick else [1, 2])
+    args.figure = args.figure or str(output / "predictions_lambda.png" if args.quick
+                                     else ROOT / "docs" / "predictions_lambda.png")
+    if args.sweep is None and args.quick:
+        base = (ROOT / "scenarios" / "paper_e1_quadratic_10_agents.toml").as_posix()
+        args.sweep = str(write_bytes_atomically(output / "lambda_quadratic_quick.toml",
+                                                QUICK_SWEEP.format(base=base).encode("utf-8")))
+    args.sweep = args.sweep or str(ROOT / "scenarios" / "sweeps" / "lambda_quadratic.toml")
     sweep = load_sweep(args.sweep)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
           f"python {platform.python_version()}; sweep {sweep.name}: {len(sweep.trials)} trials", flush=True)
-    output = Path(args.output)
     walls, summaries = {}, {}
     for workers in args.workers:
         walls[workers], summaries[workers] = timed_run(sweep, output / f"local_{workers}", "local", workers)

@@ -1,7 +1,9 @@
-"""What the benchmark scripts share: the machine description and their JSON records under docs/results/.
+"""What the benchmark scripts share: the machine description and their JSON records under data/results/.
 
-Each benchmark writes one record (what it ran, on what, and the numbers it measured);
-``scripts/results_md.py`` renders all records into docs/results.md.
+Each benchmark writes one record (what it ran, from which commit, on what machine, with which seeds, and the
+numbers it measured, per seed where it runs several); ``scripts/results_md.py`` renders all records into
+docs/results.md and ``scripts/reproduce.py`` re-runs every script that writes one. ``MARKETEQ_RECORDS``
+names another directory for the records (a scratch run that must not replace the committed ones).
 """
 
 from __future__ import annotations
@@ -14,13 +16,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from marketeq.files import write_bytes_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORDS = ROOT / "docs" / "results"
 PUBLISHED = ROOT / "data" / "published"
+
+
+# --quick in every script that trains: two short rounds on small batches and few test paths. A check that the
+# pipeline runs end to end (records, verdicts, rendering), not a measurement of accuracy.
+QUICK = {"solver.rounds": 2, "solver.agents_iterations": [40], "solver.market_iterations": [40],
+         "solver.batch_size": 256, "solver.market_batch_size": 1024, "run.test_paths": 300}
+
+
+def records_dir() -> Path:
+    """Where records are written and read: ``$MARKETEQ_RECORDS``, else data/results/ in this checkout."""
+    return Path(os.environ.get("MARKETEQ_RECORDS") or ROOT / "data" / "results")
 
 
 def published(name: str) -> dict[str, Any]:
@@ -32,6 +42,8 @@ def published(name: str) -> dict[str, Any]:
 
 def machine() -> dict[str, Any]:
     """The machine and software a measurement was taken on."""
+    import torch  # here, so that reading and rendering records does not load torch
+
     return {
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
@@ -87,10 +99,17 @@ class Transcript:
         return "".join(self.parts)
 
 
-def save_record(name: str, title: str, body: dict[str, Any]) -> Path:
-    """Write ``docs/results/<name>.json`` atomically: title, command, machine, time and the measured ``body``."""
-    RECORDS.mkdir(parents=True, exist_ok=True)
+def save_record(name: str, title: str, body: dict[str, Any], *, seeds: list[int] | None = None,
+                per_seed: dict[int, Any] | None = None, quick: bool = False) -> Path:
+    """Write ``<records>/<name>.json`` atomically: title, command, commit, machine, date, seeds, ``quick``
+    (reduced settings), the raw ``per_seed`` metrics (keyed by seed) when given, and the measured ``body``.
+
+    ``seeds`` lists the seeds the measurement ran with ([] when nothing in it is random).
+    """
     record = {"title": title, "command": command(), "commit": commit(), "machine": machine(),
-              "date": datetime.now(UTC).isoformat(timespec="seconds"), **body}
-    target = RECORDS / f"{name}.json"
+              "date": datetime.now(UTC).isoformat(timespec="seconds"), "seeds": list(seeds or []),
+              "quick": quick, **body}
+    if per_seed is not None:
+        record["per_seed"] = {str(seed): metrics for seed, metrics in per_seed.items()}
+    target = records_dir() / f"{name}.json"
     return write_bytes_atomically(target, json.dumps(record, indent=1, default=float).encode("utf-8"))

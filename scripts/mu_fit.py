@@ -1,6 +1,6 @@
 """How well a finished run's mu network fits the return the link solves, step by step.
 
-    python scripts/mu_fit.py results/compare_e3.h5 [--method rlink] [--paths 8192] [--steps 20,45,75,95]
+    python scripts/mu_fit.py results/compare_e3_seed0.h5 [--method rlink] [--paths 8192] [--steps 20,45,75,95]
 
 Rebuilds the run's reinforcement-link solver from its stored weights, rolls the agents out on fresh paths,
 solves the link for mu there (as the market phase does) and prints, at the chosen steps, the share of that

@@ -6,11 +6,11 @@
    w and time one at a time around the default grid, with the observed order.
 3. E2 for lambda = 1e-2, 3e-3, 1e-3, 3e-4: the leading-order approximation against the PDE.
 4. E2: the time of `marketeq oracle` (the reference with its error estimate on 3000 test paths), the solver's
-   recorded numbers (docs/results/compare_e2.json) against it, and the equilibrium gap at the PDE solution
-   for q = 2 and q = 3/2.
+   recorded numbers (data/results/compare_e2.json, every seed) against it, and the equilibrium gap at the PDE
+   solution for q = 2 and q = 3/2.
 
-Writes a JSON record (git commit, command, machine, numbers) to docs/results/pde_convergence.json.
-Usage: OMP_NUM_THREADS=1 python scripts/pde_convergence.py [--quick] [-o FILE]
+Writes a JSON record (git commit, command, machine, numbers) to data/results/pde_convergence.json.
+Usage: OMP_NUM_THREADS=1 python scripts/pde_convergence.py [--quick]
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import ROOT, command, machine  # noqa: E402
+from benchlib import ROOT, records_dir, save_record  # noqa: E402
 
 from marketeq import load_scenario, oracle_result  # noqa: E402
 from marketeq.gap import result_gap  # noqa: E402
@@ -174,16 +173,18 @@ def e2_reference(quick: bool) -> list[dict[str, Any]]:
                  ["wall time s", "sigma_0", "mu_0", "S_0", "terminal", "label"],
                  [[wall, m["sigma0"].value, m["mu0"].value, m["S0"].value, m["terminal"].value,
                    result.message]])]
-    record = ROOT / "docs" / "results" / "compare_e2.json"
-    if record.exists():
+    record = records_dir() / "compare_e2.json"
+    per_seed = json.loads(record.read_text()).get("per_seed", {}) if record.exists() else {}
+    if per_seed:  # a record from before per-seed metrics has none: nothing to compare
         rows = []
-        for row in json.loads(record.read_text())["tables"][0]["rows"]:
-            if row[1] == "completed" and row[0] != "oracle":
-                s0, mu0, sigma0 = (float(v.split()[0]) for v in row[5:8])
-                rows.append([row[0], sigma0 / m["sigma0"].value - 1, mu0 / m["mu0"].value - 1,
-                             s0 - m["S0"].value])
-        out.append(table("E2: the solver's recorded numbers (docs/results/compare_e2.json) against the PDE",
-                         ["method", "sigma_0 rel", "mu_0 rel", "S_0 abs"], rows))
+        for seed, methods in per_seed.items():
+            for name, run in methods.items():
+                if run["status"] == "completed" and not name.startswith("oracle"):
+                    got = {k: run["metrics"][k][0] for k in ("S0", "mu0", "sigma0")}
+                    rows.append([name, seed, got["sigma0"] / m["sigma0"].value - 1,
+                                 got["mu0"] / m["mu0"].value - 1, got["S0"] - m["S0"].value])
+        out.append(table("E2: the solver's recorded numbers (data/results/compare_e2.json) against the PDE",
+                         ["method", "seed", "sigma_0 rel", "mu_0 rel", "S_0 abs"], rows))
     rows = []
     for q in (2.0, 1.5):
         scenario = E2.replace(**{"frictions.q": q, "run.test_paths": 1000 if quick else 3000})
@@ -198,22 +199,15 @@ def e2_reference(quick: bool) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="coarser grids (a smoke test, minutes less)")
-    parser.add_argument("-o", "--output", default=str(ROOT / "docs" / "results" / "pde_convergence.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
     tables = [*quadratic(args.quick), power_refinement(args.quick), leading_order(args.quick),
               *e2_reference(args.quick)]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    record = {"title": "PDE reference: grid refinement, Riccati, leading order, E2", "git_commit": commit,
-              "command": command(), "machine": machine(),
-              "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "wall_time_s": time.perf_counter() - started, "tables": tables}
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(record, indent=1, default=str))
-    print(f"\nwrote {output} ({record['wall_time_s']:.0f} s)")
+    wall = time.perf_counter() - started
+    output = save_record("pde_convergence", "PDE reference: grid refinement, Riccati, leading order, E2",
+                         {"wall_time_s": wall, "tables": tables}, seeds=[0], quick=args.quick)
+    print(f"\nwrote {output} ({wall:.0f} s)")
 
 
 if __name__ == "__main__":
