@@ -129,6 +129,7 @@ class MainWindow(QMainWindow):
         self.runner.event.connect(self.model.apply)
         self.runner.event.connect(self.log.log_event)
         self.runner.oracle_ready.connect(self._oracle)
+        self.runner.approximation_ready.connect(lambda payload: self.model.set_approximation(*payload))
         self.runner.finished.connect(self._finished)
         self.runner.failed.connect(self._failed)
         self.runner.stopped.connect(self._job_ended)

@@ -105,6 +105,7 @@ class PlotsPanel(QWidget):
         for key in MARKET_CURVES:
             self._curve(key, "learned", "learned")
             self._curve(key, "oracle", "oracle")
+            self._curve(key, None, "approximation", key=f"{key}:approximation")  # named once it has data
         self.tabs: QTabWidget | None = None  # the narrow arrangement
         self.wide: bool | None = None
         layout = QVBoxLayout(self)
@@ -184,9 +185,9 @@ class PlotsPanel(QWidget):
 
     def _style(self, curve: pg.PlotDataItem) -> None:
         t = self.theme
-        color = curve.color or (t.oracle if curve.role == "oracle" else t.learned)
-        style = {"oracle": Qt.PenStyle.DashLine, "overlay": Qt.PenStyle.DotLine}.get(curve.role,
-                                                                                     Qt.PenStyle.SolidLine)
+        color = curve.color or {"oracle": t.oracle, "approximation": t.muted}.get(curve.role, t.learned)
+        style = {"oracle": Qt.PenStyle.DashLine, "overlay": Qt.PenStyle.DotLine,
+                 "approximation": Qt.PenStyle.DashDotLine}.get(curve.role, Qt.PenStyle.SolidLine)
         width = 1.2 if curve.role == "faint" else 2
         curve.setPen(pg.mkPen(color, width=width, style=style))
         if curve.opts.get("symbol"):
@@ -280,6 +281,13 @@ class PlotsPanel(QWidget):
             oracle = self.curves[f"{plot}:oracle"]
             oracle.setData(*self._market_xy(model.oracle, plot), connect="finite")
             self._rename(plot, oracle, label)
+            approximation = self.curves[f"{plot}:approximation"]
+            approximation.setData(*self._market_xy(model.approximation, plot), connect="finite")
+            if model.approximation is not None:
+                self._rename(plot, approximation, f"{model.approximation_name} (dash-dot)")
+            elif approximation.name() is not None:  # out of the legend when there is none
+                approximation.opts["name"] = None
+                self.plots[plot].getPlotItem().legend.removeItem(approximation)
         elif plot in ("rates", "holdings"):
             for (key, i, role), curve in self._agent_curves.items():
                 if key == plot:

@@ -31,7 +31,7 @@ NO_RESULT = "No result yet: press Run, or open a .h5 file."
 # RunResult fields the header already shows or that are bulky; any other field (a convergence report, say)
 # is shown as it comes, so that new information appears without a change here
 SHOWN_FIELDS = {"scenario", "scenario_toml", "solver", "status", "provenance", "history", "paths", "metrics",
-                "oracle_name", "oracle_paths", "weights", "message", "wall_time_s"}
+                "oracle_name", "oracle_paths", "oracle_metrics", "weights", "message", "wall_time_s"}  # the table
 
 
 def result_title(result: marketeq.RunResult) -> str:

@@ -107,6 +107,10 @@ class RunModel:
         self.curves: Curves | None = None
         self.oracle: Curves | None = None
         self.oracle_name: str | None = None
+        # an approximation drawn beside the oracle (leading order beside the PDE), for its scenario only
+        self.approximation: Curves | None = None
+        self.approximation_name: str | None = None
+        self._approximation_for: object = None  # the Scenario it was computed for
         self.snapshots = 0
         self.ended_status = ""  # what the solver's RunEnded said, whatever new values it may take
         self._recent: deque[tuple[int, float]] = deque(maxlen=ETA_WINDOW)
@@ -140,9 +144,11 @@ class RunModel:
                 event.round, event.phase, event.iterations, -1)
         elif isinstance(event, RunStarted):
             # the solver process sends the oracle before training starts: keep it over the reset
-            oracle, oracle_name = self.oracle, self.oracle_name
+            kept = self.oracle, self.oracle_name, self.approximation, self.approximation_name, \
+                self._approximation_for
             self.reset(event.scenario_name, event.agent_names)
-            self.oracle, self.oracle_name = oracle, oracle_name
+            (self.oracle, self.oracle_name, self.approximation, self.approximation_name,
+             self._approximation_for) = kept
             self.rounds, self.total_iterations, self.status = event.rounds, event.total_iterations, "running"
         elif isinstance(event, RunEnded):
             self.step, self.message, self.ended_status = event.step, event.message, str(event.status)
@@ -153,6 +159,13 @@ class RunModel:
     def set_oracle(self, name: str | None, paths) -> None:  # noqa: ANN001 - marketeq.Paths or None
         self.oracle_name = name
         self.oracle = None if paths is None else Curves.from_paths(paths)
+        self.version += 1
+        self.curves_version += 1
+
+    def set_approximation(self, scenario: object, name: str | None, paths) -> None:  # noqa: ANN001
+        """An approximation of ``scenario``'s equilibrium (numpy Paths) to draw beside its oracle."""
+        self._approximation_for, self.approximation_name = scenario, name
+        self.approximation = None if paths is None else Curves.from_paths(paths)
         self.version += 1
         self.curves_version += 1
 
@@ -173,7 +186,10 @@ class RunModel:
     def load_result(self, result: RunResult) -> None:
         """Show a finished (or stopped, or opened) result: its history and its test-set curves."""
         scenario = result.scenario
+        kept = (self._approximation_for, self.approximation_name, self.approximation) \
+            if self._approximation_for == scenario else (None, None, None)
         self.reset(scenario.name, tuple(scenario.agent_names))
+        self._approximation_for, self.approximation_name, self.approximation = kept
         self.rounds, self.total_iterations = scenario.solver.rounds, scenario.solver.total_iterations
         history = result.history
         steps = np.asarray(history.get("step", np.zeros(0)))

@@ -4,6 +4,7 @@ The app starts :func:`run_scenario` in a spawned process. Everything it learns g
 ``multiprocessing`` queue as ``(kind, payload)`` messages, which the GUI drains on a timer:
 
 - ``("oracle", (name, Paths) | None)`` once, before training;
+- ``("approximation", (Scenario, name, Paths))`` after it when an approximation applies beside the reference;
 - ``("event", Event)`` for every solver event;
 - ``("finished", (RunResult, metric rows))`` or ``("failed", message)``;
 - ``("ended", None)`` last, whatever happened.
@@ -73,6 +74,12 @@ def run_scenario(scenario: marketeq.Scenario, control: marketeq.RunControl, queu
             queue.put(("oracle", marketeq.oracle_paths(scenario)))
         except Exception:  # noqa: BLE001 - the overlay is optional, the run is not
             queue.put(("oracle", None))
+        try:  # the leading-order curve beside the PDE reference
+            approximation = marketeq.approximation_paths(scenario)
+        except Exception:  # noqa: BLE001 - optional as well
+            approximation = None
+        if approximation is not None:
+            queue.put(("approximation", (scenario, *approximation)))
         result = marketeq.solve(scenario, callbacks=[QueueCallback(queue, control)], control=control)
         queue.put(("finished", (result, marketeq.metric_rows(result))))
     except Exception as exc:  # noqa: BLE001 - shown in the window

@@ -32,6 +32,7 @@ class SolverRunner(QObject):
 
     event = Signal(object)  # every solver event
     oracle_ready = Signal(object)  # (name, numpy Paths) or None
+    approximation_ready = Signal(object)  # (Scenario, name, numpy Paths)
     finished = Signal(object, object)  # RunResult, metric rows
     failed = Signal(str)
     gap_progress = Signal(int, int)  # iterations done, iterations
@@ -142,6 +143,8 @@ class SolverRunner(QObject):
             self.event.emit(payload)
         elif kind == "oracle":
             self.oracle_ready.emit(payload)
+        elif kind == "approximation":
+            self.approximation_ready.emit(payload)
         elif kind == "finished":
             self.finished.emit(*payload)
         elif kind == "failed":

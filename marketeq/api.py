@@ -17,7 +17,7 @@ from marketeq.metrics import compute_metrics
 from marketeq.model.brownian import Brownian, brownian_test_set
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths
-from marketeq.oracles import ORACLES, PdeOracle, reference_for, reference_name
+from marketeq.oracles import ORACLES, PdeOracle, oracle_names, reference_for, reference_name
 from marketeq.oracles.base import Oracle
 from marketeq.oracles.pde_grid import PdeGrid
 from marketeq.results import Metric, RunResult
@@ -165,13 +165,23 @@ def _oracle(oracle: Oracle | None, test) -> tuple[str, Paths, float, Oracle] | N
     return oracle.name, oracle.paths(test).numpy(), oracle.s0, oracle
 
 
-def oracle_paths(scenario: Scenario) -> tuple[str, Paths] | None:
-    """The scenario's oracle on its seeded test set (numpy), or None when it has no oracle."""
+def oracle_paths(scenario: Scenario, method: str = "auto") -> tuple[str, Paths] | None:
+    """The scenario's oracle (``method``, as for :func:`make_oracle`) on its seeded test set (numpy), or None
+    when it has no oracle."""
     scenario, runtime = _runtime(scenario, "cpu", None)
     model = MarketModel.from_scenario(scenario, "cpu", torch.float64)
     test = brownian_test_set(runtime.seed, scenario.run.test_paths, model.n_steps, model.dt)
-    reference = _oracle(make_oracle(model), test)
+    reference = _oracle(make_oracle(model, method), test)
     return None if reference is None else reference[:2]
+
+
+def approximation_paths(scenario: Scenario) -> tuple[str, Paths] | None:
+    """The leading-order approximation on the test set, when it applies and is not already the reference
+    (two agents with power costs, where the PDE is): drawn beside the reference. None otherwise."""
+    names = oracle_names(scenario)
+    if "leading-order" not in names[1:]:
+        return None
+    return oracle_paths(scenario, "leading-order")
 
 
 def oracle_result(scenario: Scenario, method: str = "auto", grid: PdeGrid | None = None) -> RunResult | None:

@@ -41,7 +41,8 @@ def errors_vs_riccati(scenario, grid: PdeGrid) -> dict[str, float]:
     model = MarketModel.from_scenario(scenario)
     test = brownian_test_set(0, 300, model.n_steps, model.dt)
     riccati = RiccatiOracle(model)
-    errors = oracle_errors(model, PdeOracle(model, grid).paths(test), riccati.paths(test), riccati.s0)
+    errors = oracle_errors(model, PdeOracle(model, grid, rates="continuous").paths(test), riccati.paths(test),
+                           riccati.s0)
     return {name: metric.value for name, metric in errors.items()}
 
 

@@ -3,7 +3,10 @@
 A numerical reference, exact up to the grid: :mod:`marketeq.oracles.pde_grid` solves for agent 1's marginal
 benefit ``y(t, phi, w)`` and the price ``p(t, phi, w)``; here they are evaluated on given Brownian paths like
 every other oracle: ``phi_{k+1} = phi_k + a(y(t_k, phi_k, W_k)) dt`` (agent 2 trades the opposite),
-``sigma = p_w`` at the path's state, ``mu`` from the return identity, ``S_0 = p(0, phibar_1, 0)``.
+``sigma = p_w`` at the path's state, ``mu`` from the return identity, ``S_0 = p(0, phibar_1, 0)``. The rates
+are by default those of the K-step game that runs and the equilibrium gap play against this market
+(:func:`~marketeq.oracles.pde_grid.euler_game_benefit`); ``rates="continuous"`` samples the continuous-time
+``a(y(t_k))`` instead (what the Riccati oracle does: the two differ by O(dt)).
 ``error_estimate`` is the change of sigma_0, mu_0 and S_0 against a grid with about half the points in every
 direction: a guide to the error, not a bound (sigma_0 converges slowly in phi, see docs/model.md).
 """
@@ -23,6 +26,7 @@ from marketeq.oracles.pde_grid import PdeGrid, Problem, Solution, solve_pde
 from marketeq.scenario import ScenarioError
 
 CURVE_PATHS = 1000  # paths of the internal seeded set behind sigma_curve
+RATES = ("euler", "continuous")  # agent 1's rate on the paths: from the K-step game's benefit, or from y(t_k)
 
 
 def problem_of(model: MarketModel) -> Problem:
@@ -60,10 +64,13 @@ class PdeOracle(Oracle):
 
     name = "pde"
 
-    def __init__(self, model: MarketModel, grid: PdeGrid | None = None) -> None:
+    def __init__(self, model: MarketModel, grid: PdeGrid | None = None, rates: str = "euler") -> None:
         super().__init__(model)
+        if rates not in RATES:
+            raise ValueError(f"rates = {rates!r}: use one of {', '.join(RATES)}")
         self.problem = problem_of(model)
         self.grid = grid or PdeGrid()
+        self.rates = rates
         self.solution = cached_solution(self.problem, self.grid)
         self._curve: np.ndarray | None = None
 
@@ -83,8 +90,10 @@ class PdeOracle(Oracle):
         m, sol = self.model, self.solution
         brownian = brownian.to(m.device, m.dtype)
 
+        benefit = sol.y if self.rates == "continuous" else sol.y_euler
+
         def rates(k: int, D: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-            y = sol.at(sol.y, k, self._x(D, W), W.detach().cpu().double().numpy())
+            y = sol.at(benefit, k, self._x(D, W), W.detach().cpu().double().numpy())
             r1 = torch.as_tensor(self.problem.rate(y), dtype=D.dtype, device=D.device)
             return torch.stack([r1, -r1], dim=-1)
 

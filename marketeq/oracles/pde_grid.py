@@ -130,6 +130,7 @@ class Solution:
     y: np.ndarray
     sigma: np.ndarray
     s0: float
+    y_euler: np.ndarray | None = None  # agent 1's benefit in the K-step game (see euler_game_benefit)
 
     def at(self, field: np.ndarray, k: int, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Cubic interpolation of ``field[k]`` at points (x, w); outside the grid the edge value."""
@@ -272,6 +273,34 @@ class _Stepper:
         return self.diffuse(self.transport(self.diffuse(u, half)), half)
 
 
+def euler_game_benefit(solution: Solution, fixed_point: int = 12) -> np.ndarray:
+    """Agent 1's marginal benefit (K+1, n_w, n_phi) in the K-step game every run plays, against this market.
+
+    Runs and the equilibrium gap use Euler holdings ``phi_{k+1} = phi_k + phidot_k dt`` and the Euler sum
+    ``sum_{k<K} flow_k dt``, so the rate at step k moves the holdings from k + 1 on and its first-order
+    condition is ``G'(phidot_k) = Y_k = E_k sum_{j=k+1}^{K-1} f_j dt`` (``Y_{K-1} = 0``), where the continuous
+    ``y(t_k)`` is ``E_k int_{t_k}^T f dt``: the two differ by O(dt), and the continuous rates leave an
+    O(dt^2) gain to a best response in that game (3.2e-4, 3.8 standard errors, on E2's 100 steps). Backward in
+    the scenario's steps, with ``F = f_{k+1} dt + Y_{k+1}`` from the solution's sigma and the return identity:
+    ``Y_k(x, w) = E F(x + a(Y_k) dt + k sqrt(dt) Z, w + sqrt(dt) Z)``, the expectation by the PDE's
+    diffusion operator (two half steps), the implicit shift by fixed-point iteration. Agent 2's benefit is
+    ``-(lambda_2/lambda_1) Y_k``: the return identity makes the weighted flows cancel at every step."""
+    pb = solution.problem
+    st = _Stepper(pb, PdeGrid(solution.grid.n_phi, solution.grid.n_w, 1))
+    dt = pb.horizon / pb.n_steps
+    ys = np.zeros_like(solution.sigma)
+    for k in range(pb.n_steps - 2, -1, -1):
+        sig = solution.sigma[k + 1]
+        flow = sig * (st.A * sig + st.B) - pb.gamma[0] * sig * (sig * st.phi + pb.xi[0] * st.W)
+        expected = st.diffuse(st.diffuse((flow * dt + ys[k + 1])[None], 0.5 * dt), 0.5 * dt)
+        coef = st._coefficients(expected)
+        y = expected[0]
+        for _ in range(fixed_point):  # contraction: |d shift / d y| dt is a fraction of a cell per unit of y
+            y = st.gather(coef, dt * pb.rate(y) / st.dx)[0]
+        ys[k] = y
+    return ys
+
+
 def solve_pde(problem: Problem, grid: PdeGrid, retries: int = 3) -> Solution:
     """March from T back to 0; keep y and sigma at the scenario's K+1 times.
 
@@ -304,4 +333,5 @@ def _march(problem: Problem, grid: PdeGrid) -> Solution | None:
                     return None
     sol = Solution(problem, grid, st.x, st.w, ys, sigmas, float("nan"))
     sol.s0 = float(sol.at(u[1:], 0, np.zeros(1), np.zeros(1))[0])
+    sol.y_euler = euler_game_benefit(sol)
     return sol

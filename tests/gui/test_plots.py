@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -76,6 +78,28 @@ def test_oracle_overlay_gets_its_name_in_the_legend(panel):
     assert len(curve_data(panel, "sigma:oracle")[0]) == K + 1
     assert panel.curves["sigma:oracle"].name() == "oracle (riccati)"
     assert len(curve_data(panel, "rates:agent 1:oracle")[0]) == K + 1
+
+
+def test_leading_order_is_drawn_beside_the_reference_for_its_scenario_only(panel):
+    model = RunModel()
+    feed(model, 10)
+    t = np.linspace(0, 0.2, K + 1)
+    paths = marketeq.Paths(t=t, W=np.zeros((2, K + 1)), dW=np.zeros((2, K)), phi=np.zeros((2, K + 1, N)),
+                           phidot=np.zeros((2, K + 1, N)), mu=np.ones((2, K + 1)), sigma=np.ones((2, K + 1)),
+                           S=np.zeros((2, K + 1)))
+    model.set_oracle("pde", paths)
+    model.set_approximation("scenario A", "leading-order", dataclasses.replace(paths, sigma=np.full((2, K + 1), 1.1)))
+    panel.refresh(model, force=True)
+    legend = [label.text for _, label in panel.plots["sigma"].getPlotItem().legend.items]
+    assert "oracle (pde)" in legend and "leading-order (dash-dot)" in legend
+    assert np.allclose(curve_data(panel, "sigma:approximation")[1], 1.1)
+    assert np.allclose(curve_data(panel, "sigma:oracle")[1], 1.0)
+    model.apply(marketeq.RunStarted("s", "rlink", 1, 10, N, NAMES))  # the run of that scenario starts
+    assert model.approximation is not None
+    model.set_approximation(None, None, None)
+    panel.refresh(model, force=True)
+    legend = [label.text for _, label in panel.plots["sigma"].getPlotItem().legend.items]
+    assert len(curve_data(panel, "sigma:approximation")[0]) == 0 and "leading-order (dash-dot)" not in legend
 
 
 def test_refresh_is_bounded_per_tick(panel):
