@@ -114,7 +114,8 @@ class AdaptiveLinkSolver(Solver):
         # Fixed paths make the agents' objective a fixed function (L-BFGS needs one) and the round map smooth.
         source = BrownianSource(stream_seed(runtime.seed, "train"), m.n_steps, m.dt, runtime.device,
                                 runtime.dtype)
-        train = source.draw(settings.batch_size // 2)
+        # Matching the increments' moments needs at least as many paths as steps on the finest grid.
+        train = source.draw(max(settings.batch_size // 2, m.n_steps * 2 ** (MAX_LEVELS - 1) + 16))
         valid = BrownianSource(stream_seed(runtime.seed, "valid"), m.n_steps, m.dt, runtime.device,
                                runtime.dtype).draw(VALIDATION_PATHS)
         self.levels = [Level(m, moment_matched(train, m.dt), valid, settings.agents_hidden)]
@@ -183,14 +184,16 @@ class AdaptiveLinkSolver(Solver):
             sigma = sigma.clamp_min(SIGMA_FLOOR * m.alpha)
         else:
             sigma, s0 = self._iterate_volatility(level, phi)
-        old = level.market.sigma.double()
+        old = level.market.sigma.double().clone()  # .double() of a float64 buffer is the buffer itself
+        # The fixed-point residual: how far the market the agents' optimum implies is from the one they faced.
+        residual = float(((sigma - old).abs() / old.abs())[1:].max())
         new = level.mixer.update(old, sigma).clamp_min(SIGMA_FLOOR * m.alpha)
         level.market.sigma.copy_(new.to(level.market.sigma.dtype))
         level.market.s0.copy_(s0.to(level.market.s0.dtype))
-        check = self._check(level)
+        check = self._check(level, residual)
         level.checks.append(check)
         logs = {f"market/{key}": torch.tensor(value) for key, value in check.as_dict().items()}
-        logs["market/residual"] = torch.tensor(float((sigma - old).abs().max() / m.alpha))
+        logs["market/residual"] = torch.tensor(residual)
         return logs
 
     def _iterate_volatility(self, level: Level, phi: Tensor) -> tuple[Tensor, Tensor]:
@@ -209,8 +212,9 @@ class AdaptiveLinkSolver(Solver):
         return sigma, s0
 
     @torch.no_grad()
-    def _check(self, level: Level) -> RoundCheck:
-        """The round's changes and residuals on the level's held-out paths."""
+    def _check(self, level: Level, residual: float) -> RoundCheck:
+        """The round's residuals on the level's held-out paths; ``sigma_change`` is the larger of the
+        volatility's fixed-point residual and its change since the last round."""
         m, b = level.model, level.valid
         paths = self._paths(b, [(1.0, level)], m)
         sigma = paths.sigma[0].double().cpu().numpy()
@@ -218,7 +222,7 @@ class AdaptiveLinkSolver(Solver):
         if level.last_valid is None:  # the first round is measured against the frictionless start
             level.last_valid = (np.full_like(sigma, m.alpha), np.full_like(mu_mean, m.frictionless_mu))
         old_sigma, old_mu = level.last_valid
-        sigma_change = float(np.max(np.abs(sigma - old_sigma) / np.abs(old_sigma)))
+        sigma_change = max(float(np.max(np.abs(sigma - old_sigma) / np.abs(old_sigma))), residual)
         mu_scale = max(float(np.abs(old_mu).max()), m.frictionless_mu, 1e-12)
         mu_change = float(np.max(np.abs(mu_mean - old_mu)) / mu_scale)
         level.last_valid = (sigma, mu_mean)

@@ -126,8 +126,8 @@ class AndersonMixer:
 
     def update(self, x: Tensor, fx: Tensor) -> Tensor:
         """The next iterate after evaluating ``f(x) = fx`` (1-D tensors)."""
-        self.xs = [*self.xs, x.double()][-(self.depth + 1):]
-        self.fs = [*self.fs, fx.double()][-(self.depth + 1):]
+        self.xs = [*self.xs, x.double().clone()][-(self.depth + 1):]
+        self.fs = [*self.fs, fx.double().clone()][-(self.depth + 1):]
         if len(self.xs) < 2:
             return fx.double()
         X, F = torch.stack(self.xs), torch.stack(self.fs)
@@ -139,7 +139,11 @@ class AndersonMixer:
         # For a positive quantity refuse an extrapolation that halves or doubles any entry of f(x): with noisy
         # evaluations the fit can amplify the noise (measured: a volatility driven to its floor).
         far = self.positive and bool(((step < 0.5 * fx) | (step > 2.0 * fx)).any())
-        if not bool(torch.isfinite(coef).all()) or float(coef.abs().max()) > self.max_coefficient or far:
+        # A step that barely moves while f(x) is far from x is stagnation (seen on a deterministic map: the
+        # iterate stood still for rounds with a residual of 3%): restart from the plain update.
+        stalled = float((step - X[-1]).norm()) < 0.1 * float(G[-1].norm())
+        if (not bool(torch.isfinite(coef).all()) or float(coef.abs().max()) > self.max_coefficient or far
+                or stalled):
             self.xs, self.fs = self.xs[-1:], self.fs[-1:]
             return fx
         return step
@@ -163,7 +167,7 @@ class RoundCheck:
     error (about 2% in mean square, measured on the quickstart at its converged equilibrium) is its floor.
     """
 
-    sigma_change: float  # sup_t |sigma_new - sigma_old| / sigma_old between rounds
+    sigma_change: float  # sup_t |sigma_new - sigma_old| / sigma_old: fixed-point residual or change between rounds
     mu_change: float  # sup_t |mean mu_new - mean mu_old| / mu scale between rounds
     terminal: float  # mean |S_K - beta T - alpha W_K|^2 / (alpha^2 T)
     link: float  # the link: mean ((1/N) sum_n implied rate^n)^2 / mean rate^2
