@@ -44,7 +44,7 @@ MARKET_SWEEPS = 30  # return <-> volatility sweeps of the exact market solve, at
 VALIDATION_PATHS = 1024
 SIGMA_FLOOR = 1e-3  # in units of alpha: a volatility is positive
 MIN_LEVELS, MAX_LEVELS = 2, 3  # time grids K, 2K (, 4K): two give an estimate of the time-step error
-GRID_TOLERANCE = 1e-3  # the extrapolated volatility's estimated relative error that ends the refinement
+GRID_TOLERANCE = 2e-3  # the extrapolated volatility's estimated relative error that ends the refinement
 
 
 class GridMarket(nn.Module):
@@ -150,7 +150,7 @@ class AdaptiveLinkSolver(Solver):
             loss.backward()
             return loss
 
-        before = float(optimizer.step(closure))  # L-BFGS returns the objective at its starting point
+        before = float(optimizer.step(closure).detach())  # L-BFGS returns the objective at its starting point
         with torch.no_grad():
             after = self._objective(level)
             if not bool(torch.isfinite(after)) or float(after) > before:
