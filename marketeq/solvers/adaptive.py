@@ -1,18 +1,24 @@
-"""The reinforcement-link solver with its adaptive schedule (the default): rounds of the agents' problem
-solved to optimality against a frozen volatility, the market solved exactly on their roll-out, the volatility
-mixed across rounds, until the round-to-round changes and the equilibrium residuals on held-out paths fall
-below ``solver.tolerance`` or the budget (``max_rounds``, ``max_minutes``) is spent.
+"""The reinforcement-link solver with its adaptive schedule: rounds of the agents' problem solved to
+optimality against a frozen volatility, the market solved exactly on their roll-out, the volatility mixed
+across rounds, until the round-to-round changes and the equilibrium residuals on held-out paths fall below
+``solver.tolerance`` or the budget (``max_rounds``, ``max_minutes``) is spent. The same is then done on time
+grids two and four times finer (warm-started, on the same paths refined by a Brownian bridge), and the answer
+is extrapolated to a vanishing time step (Richardson), until the estimated error of the extrapolation is
+within ``GRID_TOLERANCE``.
 
 The reasons for each piece, and what they measured, are in :mod:`marketeq.solvers.fixed_point`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from marketeq.model.brownian import Brownian, BrownianSource, stream_seed
+from marketeq.model.brownian import Brownian, BrownianSource, moment_matched, refine, stream_seed
+from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths, RatesFn, price_path, roll_holdings, simulate
 from marketeq.runtime import Runtime
 from marketeq.scenario import Scenario
@@ -23,6 +29,7 @@ from marketeq.solvers.fixed_point import (
     RoundCheck,
     fit_volatility,
     interval_sigma,
+    solve_volatility,
     welfare,
 )
 from marketeq.solvers.implied import implied_mu
@@ -36,6 +43,8 @@ AGENTS_RTOL = 1e-8  # an agents' phase ends when an iteration improves the objec
 MARKET_SWEEPS = 30  # return <-> volatility sweeps of the exact market solve, at most
 VALIDATION_PATHS = 1024
 SIGMA_FLOOR = 1e-3  # in units of alpha: a volatility is positive
+MIN_LEVELS, MAX_LEVELS = 2, 3  # time grids K, 2K (, 4K): two give an estimate of the time-step error
+GRID_TOLERANCE = 2e-3  # the extrapolated volatility's estimated relative error that ends the refinement
 
 
 class GridMarket(nn.Module):
@@ -47,34 +56,22 @@ class GridMarket(nn.Module):
         self.register_buffer("s0", torch.tensor(float(s0)))
 
 
-class AdaptiveLinkSolver(Solver):
-    """Self-converging reinforcement link: agents' optimum, exact market, Anderson-mixed volatility."""
+class Level:
+    """One time grid of the schedule: its model, fixed training and held-out paths, agents and market."""
 
-    name = "rlink"
-
-    def __init__(self, scenario: Scenario, runtime: Runtime) -> None:
-        super().__init__(scenario, runtime)
-        m, settings = self.model, scenario.solver
-        nonlinear = m.cost.q != 2.0
-        self.policy = PolicyNet(m, settings.agents_hidden, nonlinear).to(runtime.device, runtime.dtype)
-        self.market = GridMarket(m.n_steps + 1, m.alpha, m.frictionless_s0).to(runtime.device, runtime.dtype)
-        # Fixed paths make the agents' objective a fixed function (L-BFGS needs one) and the round map smooth.
-        source = BrownianSource(stream_seed(runtime.seed, "train"), m.n_steps, m.dt, runtime.device,
-                                runtime.dtype)
-        self.train_paths = source.draw(settings.batch_size)
-        self.valid_paths = BrownianSource(stream_seed(runtime.seed, "valid"), m.n_steps, m.dt, runtime.device,
-                                          runtime.dtype).draw(VALIDATION_PATHS)
-        self.identity = scenario.solver.mu_mode == "known" or m.cost.q == 2.0 or (
-            m.n_agents == 2 and m.cost.common_lam is not None)
+    def __init__(self, model: MarketModel, train: Brownian, valid: Brownian, hidden: list[int]) -> None:
+        self.model, self.train, self.valid = model, train, valid
+        self.policy = PolicyNet(model, hidden, model.cost.q != 2.0).to(model.device, model.dtype)
+        self.market = GridMarket(model.n_steps + 1, model.alpha, model.frictionless_s0).to(model.device,
+                                                                                             model.dtype)
         self.mixer = AndersonMixer(positive=True)
         self.checks: list[RoundCheck] = []
-        self.verdict = ""
-        self._last_valid: tuple[np.ndarray, np.ndarray] | None = None  # sigma and mean mu of the last round
+        self.last_valid: tuple[np.ndarray, np.ndarray] | None = None  # sigma and mean mu of the last round
 
-    # --- the agents ------------------------------------------------------------------------------------
-    def rates(self) -> RatesFn:
-        """Zero-sum rates: clearing is part of the policy, not a penalty."""
-        policy, times = self.policy, self.model.times
+    def rates(self, times: Tensor | None = None) -> RatesFn:
+        """Zero-sum rates on ``times`` (default: this grid): clearing is part of the policy, not a penalty."""
+        policy = self.policy
+        times = self.model.times if times is None else times
         gains = policy.grid_gains(times)
 
         def rates(k: int, D: Tensor, W: Tensor) -> Tensor:
@@ -83,14 +80,65 @@ class AdaptiveLinkSolver(Solver):
 
         return rates
 
-    def _objective(self) -> Tensor:
-        b = self.train_paths
-        phi, phidot = roll_holdings(self.model, b.W, self.rates())
-        scale = self.model.n_agents * self.model.horizon
-        return -welfare(self.model, self.market.sigma, phi, phidot, b.W).mean() / scale
+    def sigma_on(self, n_steps: int) -> Tensor:
+        """The volatility at the points of a coarser grid of ``n_steps`` steps (a divisor of this one's)."""
+        return self.market.sigma[:: self.model.n_steps // n_steps]
 
-    def _agents_step(self) -> dict[str, Tensor]:
-        params = list(self.policy.parameters())
+    def warm_start(self, coarser: Level) -> None:
+        """Start from the coarser grid's answer: the same policy (a function of time) and its volatility
+        interpolated onto this grid."""
+        self.policy.load_state_dict(coarser.policy.state_dict())
+        coarse = coarser.market.sigma.double()
+        fine = torch.empty(self.model.n_steps + 1, dtype=torch.float64, device=coarse.device)
+        fine[0::2], fine[1::2] = coarse, 0.5 * (coarse[:-1] + coarse[1:])
+        self.market.sigma.copy_(fine.to(self.market.sigma.dtype))
+        self.market.s0.copy_(coarser.market.s0)
+
+
+def extrapolation_weights(n_levels: int) -> list[float]:
+    """Weights of grids with steps h, h/2, ..., h/2^(n-1) that cancel the error terms h, ..., h^(n-1)."""
+    steps = 0.5 ** np.arange(n_levels)
+    vandermonde = np.vander(steps, n_levels, increasing=True).T  # row j: h_l^j
+    return [float(w) for w in np.linalg.solve(vandermonde, np.eye(n_levels)[0])]
+
+
+class AdaptiveLinkSolver(Solver):
+    """Self-converging reinforcement link: agents' optimum, exact market, Anderson-mixed volatility, on
+    successively finer time grids extrapolated to a vanishing step."""
+
+    name = "rlink"
+
+    def __init__(self, scenario: Scenario, runtime: Runtime) -> None:
+        super().__init__(scenario, runtime)
+        m, settings = self.model, scenario.solver
+        # Fixed paths make the agents' objective a fixed function (L-BFGS needs one) and the round map smooth.
+        source = BrownianSource(stream_seed(runtime.seed, "train"), m.n_steps, m.dt, runtime.device,
+                                runtime.dtype)
+        # Matching the increments' moments needs at least as many paths as steps on the finest grid.
+        train = source.draw(max(settings.batch_size // 2, m.n_steps * 2 ** (MAX_LEVELS - 1) + 16))
+        valid = BrownianSource(stream_seed(runtime.seed, "valid"), m.n_steps, m.dt, runtime.device,
+                               runtime.dtype).draw(VALIDATION_PATHS)
+        self.levels = [Level(m, moment_matched(train, m.dt), valid, settings.agents_hidden)]
+        for level in range(1, MAX_LEVELS):
+            coarse = self.levels[-1].model
+            fine = dataclasses.replace(coarse, n_steps=2 * coarse.n_steps)
+            train = refine(train, coarse.dt, stream_seed(runtime.seed, "train") + level)
+            valid = refine(valid, coarse.dt, stream_seed(runtime.seed, "valid") + level)
+            self.levels.append(Level(fine, moment_matched(train, fine.dt), valid, settings.agents_hidden))
+        self.reached = 1  # levels solved or being solved
+        self.grid_errors: list[float] = []  # the estimated error after each refinement
+        self.identity = scenario.solver.mu_mode == "known" or m.cost.q == 2.0 or (
+            m.n_agents == 2 and m.cost.common_lam is not None)
+        self.verdict = ""
+
+    # --- the agents ------------------------------------------------------------------------------------
+    def _objective(self, level: Level) -> Tensor:
+        m, b = level.model, level.train
+        phi, phidot = roll_holdings(m, b.W, level.rates())
+        return -welfare(m, level.market.sigma, phi, phidot, b.W).mean() / (m.n_agents * m.horizon)
+
+    def _agents_step(self, level: Level) -> dict[str, Tensor]:
+        params = list(level.policy.parameters())
         optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=LBFGS_CHUNK, history_size=LBFGS_CHUNK,
                                       tolerance_grad=1e-12, tolerance_change=1e-14,
                                       line_search_fn="strong_wolfe")
@@ -98,13 +146,13 @@ class AdaptiveLinkSolver(Solver):
 
         def closure() -> Tensor:
             optimizer.zero_grad(set_to_none=True)
-            loss = self._objective()
+            loss = self._objective(level)
             loss.backward()
             return loss
 
-        before = float(optimizer.step(closure))  # L-BFGS returns the objective at its starting point
+        before = float(optimizer.step(closure).detach())  # L-BFGS returns the objective at its starting point
         with torch.no_grad():
-            after = self._objective()
+            after = self._objective(level)
             if not bool(torch.isfinite(after)) or float(after) > before:
                 # A line search that left the concave problem's basin (seen as NaN on a two-agent scenario):
                 # keep the last good policy and end the phase there.
@@ -117,58 +165,70 @@ class AdaptiveLinkSolver(Solver):
                 "phase/done": torch.tensor(float(done))}
 
     # --- the market ------------------------------------------------------------------------------------
-    def link_mu(self, sigma: Tensor, phi: Tensor, W: Tensor) -> Tensor:
+    def link_mu(self, model: MarketModel, sigma: Tensor, phi: Tensor, W: Tensor) -> Tensor:
         """(B, K+1) the return at which the agents' implied rates clear (the reinforcement link)."""
-        m = self.model
         sigma_paths = sigma.expand(W.shape)
         if self.identity:
-            return m.return_identity(sigma_paths, phi, W)
-        return implied_mu(m, sigma_paths, phi, W, self._projection(phi, W))
+            return model.return_identity(sigma_paths, phi, W)
+        return implied_mu(model, sigma_paths, phi, W, self._projection(model, phi, W))
 
-    def _projection(self, phi: Tensor, W: Tensor) -> StateProjection:
-        return StateProjection.along(self.model, self.policy.scales, phi, W)
+    def _projection(self, model: MarketModel, phi: Tensor, W: Tensor) -> StateProjection:
+        return StateProjection.along(model, self.levels[0].policy.scales, phi, W)
 
     @torch.no_grad()
-    def _market_step(self) -> dict[str, Tensor]:
-        m, b = self.model, self.train_paths
-        phi, _ = roll_holdings(m, b.W, self.rates())
-        sigma = self.market.sigma.double()
+    def _market_step(self, level: Level) -> dict[str, Tensor]:
+        m, b = level.model, level.train
+        phi, _ = roll_holdings(m, b.W, level.rates())
+        if self.identity:
+            sigma, s0 = solve_volatility(m, phi, b.W, b.dW)
+            sigma = sigma.clamp_min(SIGMA_FLOOR * m.alpha)
+        else:
+            sigma, s0 = self._iterate_volatility(level, phi)
+        old = level.market.sigma.double().clone()  # .double() of a float64 buffer is the buffer itself
+        # The fixed-point residual: how far the market the agents' optimum implies is from the one they faced.
+        residual = float(((sigma - old).abs() / old.abs())[1:].max())
+        new = level.mixer.update(old, sigma).clamp_min(SIGMA_FLOOR * m.alpha)
+        level.market.sigma.copy_(new.to(level.market.sigma.dtype))
+        level.market.s0.copy_(s0.to(level.market.s0.dtype))
+        check = self._check(level, residual)
+        level.checks.append(check)
+        logs = {f"market/{key}": torch.tensor(value) for key, value in check.as_dict().items()}
+        logs["market/residual"] = torch.tensor(residual)
+        return logs
+
+    def _iterate_volatility(self, level: Level, phi: Tensor) -> tuple[Tensor, Tensor]:
+        """The market by sweeps of ``sigma -> link mu -> fit``, for a link that is not the return identity."""
+        m, b = level.model, level.train
+        sigma = level.market.sigma.double()
         inner = AndersonMixer(positive=True)
-        s0 = self.market.s0.double()
+        s0 = level.market.s0.double()
         for _ in range(MARKET_SWEEPS):
-            mu = self.link_mu(sigma.to(m.dtype), phi, b.W)
+            mu = self.link_mu(m, sigma.to(m.dtype), phi, b.W)
             fitted, s0 = fit_volatility(m, mu, b.W, b.dW)
             change = float((fitted - sigma).abs().max())
             sigma = inner.update(sigma, fitted).clamp_min(SIGMA_FLOOR * m.alpha)
             if change < 1e-10 * m.alpha:
                 break
-        old = self.market.sigma.double()
-        new = self.mixer.update(old, sigma).clamp_min(SIGMA_FLOOR * m.alpha)
-        self.market.sigma.copy_(new.to(self.market.sigma.dtype))
-        self.market.s0.copy_(s0.to(self.market.s0.dtype))
-        check = self._check()
-        self.checks.append(check)
-        logs = {f"market/{key}": torch.tensor(value) for key, value in check.as_dict().items()}
-        logs["market/residual"] = torch.tensor(float((sigma - old).abs().max() / m.alpha))
-        return logs
+        return sigma, s0
 
     @torch.no_grad()
-    def _check(self) -> RoundCheck:
-        """The round's changes and residuals on held-out paths."""
-        m, b = self.model, self.valid_paths
-        paths = self.evaluate(b)
+    def _check(self, level: Level, residual: float) -> RoundCheck:
+        """The round's residuals on the level's held-out paths; ``sigma_change`` is the larger of the
+        volatility's fixed-point residual and its change since the last round."""
+        m, b = level.model, level.valid
+        paths = self._paths(b, [(1.0, level)], m)
         sigma = paths.sigma[0].double().cpu().numpy()
         mu_mean = paths.mu.mean(0).double().cpu().numpy()
-        if self._last_valid is None:  # the first round is measured against the frictionless start
-            self._last_valid = (np.full_like(sigma, m.alpha), np.full_like(mu_mean, m.frictionless_mu))
-        old_sigma, old_mu = self._last_valid
-        sigma_change = float(np.max(np.abs(sigma - old_sigma) / np.abs(old_sigma)))
+        if level.last_valid is None:  # the first round is measured against the frictionless start
+            level.last_valid = (np.full_like(sigma, m.alpha), np.full_like(mu_mean, m.frictionless_mu))
+        old_sigma, old_mu = level.last_valid
+        sigma_change = max(float(np.max(np.abs(sigma - old_sigma) / np.abs(old_sigma))), residual)
         mu_scale = max(float(np.abs(old_mu).max()), m.frictionless_mu, 1e-12)
         mu_change = float(np.max(np.abs(mu_mean - old_mu)) / mu_scale)
-        self._last_valid = (sigma, mu_mean)
+        level.last_valid = (sigma, mu_mean)
         terminal = float(terminal_error(m, paths.S, paths.W).mean()) / (m.alpha**2 * m.horizon)
         implied = implied_rates(m, paths.mu, paths.sigma, paths.phi, paths.W,
-                                self._projection(paths.phi, paths.W))[:, :-1]
+                                self._projection(m, paths.phi, paths.W))[:, :-1]
         rates = paths.phidot[:, :-1]
         size = rates.pow(2).mean().clamp_min(1e-30)
         foc = float((rates - implied).pow(2).mean() / size)
@@ -177,66 +237,143 @@ class AdaptiveLinkSolver(Solver):
                           foc)
 
     def planned(self) -> tuple[int, int]:
-        rounds = self.scenario.solver.max_rounds
+        rounds = self.scenario.solver.max_rounds * MAX_LEVELS
         return rounds, rounds * (MAX_CHUNKS + 1)
 
     # --- the schedule ----------------------------------------------------------------------------------
-    def _train(self) -> None:
-        settings = self.scenario.solver
-        tolerance, budget_s = settings.tolerance, settings.max_minutes * 60.0
+    def _solve_level(self, index: int) -> bool | None:
+        """Rounds on one grid until the stopping rule holds (True), the budget is spent (False), or, when a
+        resumed state lies beyond this grid, None."""
+        level, settings = self.levels[index], self.scenario.solver
+        rounds_before = settings.max_rounds * index
+        ran = False
         for r in range(settings.max_rounds):
-            self._iterate(r, "agents", MAX_CHUNKS, lambda i: self._agents_step())
-            if not self._iterate(r, "market", 1, lambda i: self._market_step()):
+            self._iterate(rounds_before + r, "agents", MAX_CHUNKS, lambda i: self._agents_step(level))
+            if not self._iterate(rounds_before + r, "market", 1, lambda i: self._market_step(level)):
                 continue  # a round that a resumed state had finished
-            name, ratio = self.checks[-1].worst(tolerance)
-            if ratio <= 1.0:
-                self.verdict = self._describe("converged", r + 1)
-                return
-            if self.elapsed_s > budget_s:
-                break
-        self.verdict = self._describe("budget_exhausted", len(self.checks))
+            ran = True
+            if level.checks[-1].worst(settings.tolerance)[1] <= 1.0:
+                return True
+            if self.elapsed_s > settings.max_minutes * 60.0:
+                return False
+        return False if ran else None
 
-    def _describe(self, verdict: str, rounds: int) -> str:
-        check, tol = self.checks[-1], self.scenario.solver.tolerance
-        name, ratio = check.worst(tol)
+    def _train(self) -> None:
+        for index, level in enumerate(self.levels):
+            self.reached = index + 1
+            if index:
+                level.warm_start(self.levels[index - 1])
+            outcome = self._solve_level(index)
+            if outcome is None:
+                continue  # finished before the state this run resumed from
+            if index:
+                self.grid_errors.append(self._grid_error())
+            if not outcome:
+                self.verdict = self._describe("budget_exhausted")
+                return
+            if self.reached >= MIN_LEVELS and self.grid_errors[-1] <= GRID_TOLERANCE:
+                break
+            if self.elapsed_s > self.scenario.solver.max_minutes * 60.0:
+                self.verdict = self._describe("budget_exhausted")
+                return
+        resolved = bool(self.grid_errors) and self.grid_errors[-1] <= GRID_TOLERANCE
+        self.verdict = self._describe("converged" if resolved else "unresolved")
+
+    def _grid_error(self) -> float:
+        """The estimated relative error of the extrapolated volatility: with two grids the square of their
+        relative difference (the neglected term is second order), with more the change that the last grid
+        made to the extrapolation."""
+        n = self.reached
+        coarse = self.levels[0].model.n_steps
+        if n == 2:
+            fine, base = (self.levels[i].sigma_on(coarse).double() for i in (1, 0))
+            return float(((fine - base).abs() / fine.abs()).max()) ** 2
+        new = self._extrapolated_sigma(n)
+        old = self._extrapolated_sigma(n - 1)
+        return float(((new - old).abs() / new.abs()).max())
+
+    def _extrapolated_sigma(self, n: int) -> Tensor:
+        coarse = self.levels[0].model.n_steps
+        weights = extrapolation_weights(n)
+        return sum(w * self.levels[i].sigma_on(coarse).double() for i, w in enumerate(weights))
+
+    def _describe(self, verdict: str) -> str:
+        tol = self.scenario.solver.tolerance
+        level = self.levels[self.reached - 1]
+        rounds = sum(len(lv.checks) for lv in self.levels)
+        check = level.checks[-1]
         values = ", ".join(f"{key} {value:.2g}" for key, value in check.as_dict().items())
+        grids = "/".join(str(lv.model.n_steps) for lv in self.levels[: self.reached])
+        grid = f"time-step error {self.grid_errors[-1]:.2g}" if self.grid_errors else "time-step error unknown"
         if verdict == "converged":
-            return f"converged in {rounds} rounds (tolerance {tol:g}; {values})"
+            return (f"converged in {rounds} rounds on grids of {grids} steps (tolerance {tol:g}; {grid}; "
+                    f"{values})")
+        if verdict == "unresolved":
+            return (f"unresolved: {grid} is above {GRID_TOLERANCE:g} after grids of {grids} steps; raise "
+                    f"market.steps ({values})")
+        name, ratio = check.worst(tol)
         return (f"budget_exhausted after {rounds} rounds, {self.elapsed_s:.0f} s: {name} is {ratio:.3g} times "
                 f"its tolerance ({values})")
 
     def convergence(self) -> dict[str, float]:
         """The verdict and the last round's measures, as metrics ``convergence/*``."""
         out = {"convergence/converged": float(self.verdict.startswith("converged")),
-               "convergence/rounds": float(len(self.checks))}
-        if self.checks:
-            out.update({f"convergence/{key}": value for key, value in self.checks[-1].as_dict().items()})
+               "convergence/rounds": float(sum(len(lv.checks) for lv in self.levels)),
+               "convergence/grids": float(self.reached)}
+        if self.grid_errors:
+            out["convergence/time_step_error"] = self.grid_errors[-1]
+        checks = self.levels[self.reached - 1].checks
+        if checks:
+            out.update({f"convergence/{key}": value for key, value in checks[-1].as_dict().items()})
         return out
 
     # --- saved state -----------------------------------------------------------------------------------
     def _modules(self) -> dict[str, nn.Module]:
-        return {"policy": self.policy, "market": self.market}
+        modules: dict[str, nn.Module] = {}
+        for i, level in enumerate(self.levels):
+            suffix = f"_{i}" if i else ""
+            modules[f"policy{suffix}"], modules[f"market{suffix}"] = level.policy, level.market
+        return modules
 
     def _extra_state(self) -> State:
-        state: State = {"mixer": {k: to_numpy(v) for k, v in self.mixer.state().items()},
-                        "checks": np.array([list(c.as_dict().values()) for c in self.checks]).reshape(-1, len(FIELDS))}
-        if self._last_valid is not None:
-            state["last_sigma"], state["last_mu"] = self._last_valid
+        state: State = {"reached": np.array(self.reached), "grid_errors": np.array(self.grid_errors)}
+        for i, level in enumerate(self.levels):
+            state[f"mixer_{i}"] = {k: to_numpy(v) for k, v in level.mixer.state().items()}
+            state[f"checks_{i}"] = np.array([list(c.as_dict().values()) for c in level.checks]).reshape(
+                -1, len(FIELDS))
+            if level.last_valid is not None:
+                state[f"last_sigma_{i}"], state[f"last_mu_{i}"] = level.last_valid
         return state
 
     def _load_extra_state(self, state: State) -> None:
-        self.mixer.load({k: torch.as_tensor(np.asarray(v)) for k, v in state.get("mixer", {}).items()})
-        rows = np.asarray(state.get("checks", np.zeros((0, len(FIELDS))))).reshape(-1, len(FIELDS))
-        self.checks = [RoundCheck(*map(float, row)) for row in rows]
-        last = state.get("last_sigma")
-        self._last_valid = None if last is None else (np.asarray(last), np.asarray(state["last_mu"]))
+        self.reached = int(np.asarray(state.get("reached", 1)))
+        self.grid_errors = [float(x) for x in np.asarray(state.get("grid_errors", [])).reshape(-1)]
+        for i, level in enumerate(self.levels):
+            mixer = state.get(f"mixer_{i}", {})
+            level.mixer.load({k: torch.as_tensor(np.asarray(v)) for k, v in mixer.items()})
+            rows = np.asarray(state.get(f"checks_{i}", np.zeros((0, len(FIELDS))))).reshape(-1, len(FIELDS))
+            level.checks = [RoundCheck(*map(float, row)) for row in rows]
+            last = state.get(f"last_sigma_{i}")
+            level.last_valid = None if last is None else (np.asarray(last), np.asarray(state[f"last_mu_{i}"]))
 
     # --- results ---------------------------------------------------------------------------------------
+    def _paths(self, brownian: Brownian, combination: list[tuple[float, Level]], model: MarketModel) -> Paths:
+        """Paths on ``model``'s grid of the weighted combination of the levels' policies and markets."""
+        rates_fns = [(w, level.rates(model.times)) for w, level in combination]
+        sigma = sum(w * level.sigma_on(model.n_steps) for w, level in combination)
+        sigma = sigma.clamp_min(SIGMA_FLOOR * model.alpha)
+        s0 = sum(w * level.market.s0 for w, level in combination)
+
+        def rates(k: int, D: Tensor, W: Tensor) -> Tensor:
+            return sum(w * fn(k, D, W) for w, fn in rates_fns)
+
+        paths = simulate(model, brownian, rates=rates, sigma=lambda D, W: sigma,
+                         mu=lambda D, W, phi, s: self.link_mu(model, sigma, phi, W), s0=s0)
+        paths.S = price_path(model, paths.mu, interval_sigma(paths.sigma), brownian.dW, s0)
+        return paths
+
     @torch.no_grad()
     def evaluate(self, brownian: Brownian) -> Paths:
-        m = self.model
-        sigma = self.market.sigma
-        paths = simulate(m, brownian, rates=self.rates(), sigma=lambda D, W: sigma,
-                         mu=lambda D, W, phi, s: self.link_mu(sigma, phi, W), s0=self.market.s0)
-        paths.S = price_path(m, paths.mu, interval_sigma(paths.sigma), brownian.dW, self.market.s0)
-        return paths
+        """The answer on the scenario's grid: the solved grids extrapolated to a vanishing time step."""
+        weights = extrapolation_weights(self.reached)
+        return self._paths(brownian, list(zip(weights, self.levels, strict=False)), self.model)
