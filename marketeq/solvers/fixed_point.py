@@ -104,11 +104,11 @@ def solve_volatility(model: MarketModel, phi: Tensor, W: Tensor, dW: Tensor) -> 
         if j <= n_steps - 1:  # mu_j with j <= K-1 enters the Euler sum; add its sensitivity to every earlier dW
             later[: j] += sigma[j] ** 2 * slopes[: j, j] + sigma[j] * exposure
         sigma[k + 1] = (model.alpha - dt * later[k]) / (1.0 + dt * exposure)
+    later_points = sigma[1:]
+    sigma[0] = 3.0 * later_points[0] - 3.0 * later_points[1] + later_points[2] if n_steps >= 3 else later_points[0]
     mu = sigma**2 * A + sigma * exposure * W
     s0 = (model.beta * model.horizon + model.alpha * W[:, -1] - mu[:, :-1].sum(1) * dt
           - dW @ sigma[1:]).mean()
-    later_points = sigma[1:]
-    sigma[0] = 3.0 * later_points[0] - 3.0 * later_points[1] + later_points[2] if n_steps >= 3 else later_points[0]
     return sigma, s0
 
 
