@@ -139,9 +139,9 @@ class AndersonMixer:
         # For a positive quantity refuse an extrapolation that halves or doubles any entry of f(x): with noisy
         # evaluations the fit can amplify the noise (measured: a volatility driven to its floor).
         far = self.positive and bool(((step < 0.5 * fx) | (step > 2.0 * fx)).any())
-        # A step that barely moves while f(x) is far from x is stagnation (seen on a deterministic map: the
-        # iterate stood still for rounds with a residual of 3%): restart from the plain update.
-        stalled = float((step - X[-1]).norm()) < 0.1 * float(G[-1].norm())
+        # A step that does not move while f(x) differs from x is stagnation: restart from the plain update. (A
+        # short step is legitimate: for a map that overshoots, the fixed point lies close to x.)
+        stalled = float((step - X[-1]).norm()) < 1e-6 * float(G[-1].norm())
         if (not bool(torch.isfinite(coef).all()) or float(coef.abs().max()) > self.max_coefficient or far
                 or stalled):
             self.xs, self.fs = self.xs[-1:], self.fs[-1:]
