@@ -9,12 +9,13 @@ import pytest
 import torch
 
 import marketeq
-from marketeq.model.brownian import BrownianSource
+from marketeq.model.brownian import BrownianSource, moment_matched, refine
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import roll_holdings
 from marketeq.oracles import RiccatiOracle
 from marketeq.scenario import ROUNDS_ONLY, ScenarioError, SolverSettings
-from marketeq.solvers.fixed_point import AndersonMixer, fit_volatility
+from marketeq.solvers.adaptive import extrapolation_weights
+from marketeq.solvers.fixed_point import AndersonMixer, fit_volatility, solve_volatility
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +115,87 @@ def test_adaptive_scenario_errors_are_one_line(adaptive):
     with pytest.raises(ScenarioError) as info:
         adaptive.replace(**{"solver.method": "joint"})
     assert "solver.schedule" in str(info.value)
+
+
+def _family_like(quickstart: marketeq.Scenario) -> marketeq.Scenario:
+    """Strong frictions and endowments: the exact volatility stays far below alpha (about 0.04 alpha at t_0),
+    the regime where the volatility amplifies every error of the agents' response."""
+    text = ('name = "low_sigma"\n[market]\nalpha = 1.0\nbeta = 2.0\nsupply = 1.0\nhorizon = 0.38\nsteps = 40\n'
+            '[frictions]\nlambda = 0.1\nq = 2.0\n[[agents]]\ngamma = 2.2\nxi = 14.4\n[[agents]]\ngamma = 1.3\n'
+            'xi = -14.4\n[run]\nseed = 0\n')
+    return marketeq.load_scenario("low_sigma.toml", text=text)
+
+
+def test_the_backward_market_solve_is_the_fixed_point_of_the_sweeps(quickstart):
+    """One backward pass gives what sweeping ``sigma -> mu -> fit`` converges to, where the sweeps converge."""
+    model = MarketModel.from_scenario(quickstart, "cpu", torch.float64)
+    A, b = RiccatiOracle(model).feedback()
+    paths = BrownianSource(4, model.n_steps, model.dt, model.device, torch.float64).draw(1500)
+    phi, _ = roll_holdings(model, paths.W, lambda k, D, W: D @ A[k].T + W.unsqueeze(-1) * b[k])
+    sigma, s0 = solve_volatility(model, phi, paths.W, paths.dW)
+    swept = torch.full_like(sigma, model.alpha)
+    for _ in range(200):
+        mu = model.return_identity(swept.expand(paths.W.shape), phi, paths.W)
+        swept, swept_s0 = fit_volatility(model, mu, paths.W, paths.dW)
+    assert float((sigma - swept).abs().max()) < 1e-3 * model.alpha  # sweeps fit every noisy later slope
+    assert abs(float(s0 - swept_s0)) < 1e-3
+
+
+def test_the_backward_market_solve_stays_positive_where_the_sweeps_overshoot(quickstart):
+    scenario = _family_like(quickstart)
+    model = MarketModel.from_scenario(scenario, "cpu", torch.float64)
+    oracle = RiccatiOracle(model)
+    A, b = oracle.feedback()
+    paths = moment_matched(BrownianSource(5, model.n_steps, model.dt, model.device, torch.float64).draw(400),
+                           model.dt)
+    phi, _ = roll_holdings(model, paths.W, lambda k, D, W: D @ A[k].T + W.unsqueeze(-1) * b[k])
+    sigma, _ = solve_volatility(model, phi, paths.W, paths.dW)
+    exact = torch.as_tensor(oracle.sigma_curve(model.times.numpy()))
+    assert bool((sigma > 0).all())
+    # first order in the step: about 15% on 40 steps at this stiffness; far from the factor the sweeps reach
+    assert float(((sigma - exact) / exact).abs().max()) < 0.3
+
+
+def test_moment_matched_paths_have_exact_first_and_second_moments():
+    dt = 0.01
+    raw = BrownianSource(6, 30, dt, torch.device("cpu"), torch.float64).draw(100)
+    matched = moment_matched(raw, dt)
+    assert matched.dW.shape == (200, 30)
+    assert float(matched.dW.mean(0).abs().max()) < 1e-12
+    covariance = matched.dW.T @ matched.dW / matched.dW.shape[0]
+    assert float((covariance - dt * torch.eye(30, dtype=torch.float64)).abs().max()) < 1e-12
+    assert torch.allclose(matched.W[:, 1:], matched.dW.cumsum(1))
+
+
+def test_refined_paths_keep_the_coarse_points_and_split_each_step_as_a_bridge():
+    dt = 0.02
+    coarse = BrownianSource(7, 25, dt, torch.device("cpu"), torch.float64).draw(4000)
+    fine = refine(coarse, dt, seed=1)
+    assert fine.dW.shape == (4000, 50)
+    assert torch.allclose(fine.W[:, ::2], coarse.W, atol=1e-12)
+    variance = float(fine.dW.var())
+    assert abs(variance / (dt / 2) - 1) < 0.03  # each half step has variance dt/2
+
+
+def test_extrapolation_weights_cancel_the_leading_error_terms():
+    for n in (1, 2, 3):
+        weights = np.array(extrapolation_weights(n))
+        steps = 0.5 ** np.arange(n)
+        assert abs(weights.sum() - 1) < 1e-12
+        for power in range(1, n):
+            assert abs(weights @ steps**power) < 1e-12
+    assert extrapolation_weights(2) == pytest.approx([-1.0, 2.0])
+
+
+def test_a_strong_friction_run_extrapolates_in_the_step_and_reports_its_error(quickstart, single_thread):
+    """Where the volatility is 0.04 alpha, one 40-step grid leaves a first-order error of several per cent;
+    the run solves finer grids, extrapolates, and reports the estimated time-step error in its verdict."""
+    scenario = _family_like(quickstart).replace(**{
+        "run.dtype": "float64", "run.test_paths": 400, "run.device": "cpu",
+        "solver": {"schedule": "adaptive", "batch_size": 256, "agents_hidden": [16, 16], "max_rounds": 15}})
+    result = marketeq.solve(scenario)
+    m = result.metrics
+    assert m["convergence/grids"].value >= 2
+    assert "time-step error" in result.message
+    assert m["convergence/time_step_error"].value > 0
+    assert m["oracle/sigma_sup_rel_error"].value < 0.03  # one 40-step grid alone: about 9%

@@ -280,14 +280,15 @@ class AdaptiveLinkSolver(Solver):
         self.verdict = self._describe("converged" if resolved else "unresolved")
 
     def _grid_error(self) -> float:
-        """The estimated relative error of the extrapolated volatility: with two grids the square of their
-        relative difference (the neglected term is second order), with more the change that the last grid
-        made to the extrapolation."""
+        """The estimated relative error of the extrapolated volatility. With two grids, their relative
+        difference (an upper estimate: it is about the error of the finer grid's own answer, which the
+        extrapolation reduces; measured on quadratic scenarios, the extrapolated error was 0.1-0.6 of it); with
+        more, the change that the last grid made to the extrapolation."""
         n = self.reached
         coarse = self.levels[0].model.n_steps
         if n == 2:
             fine, base = (self.levels[i].sigma_on(coarse).double() for i in (1, 0))
-            return float(((fine - base).abs() / fine.abs()).max()) ** 2
+            return float(((fine - base).abs() / fine.abs()).max())
         new = self._extrapolated_sigma(n)
         old = self._extrapolated_sigma(n - 1)
         return float(((new - old).abs() / new.abs()).max())

@@ -104,11 +104,11 @@ def solve_volatility(model: MarketModel, phi: Tensor, W: Tensor, dW: Tensor) -> 
         if j <= n_steps - 1:  # mu_j with j <= K-1 enters the Euler sum; add its sensitivity to every earlier dW
             later[: j] += sigma[j] ** 2 * slopes[: j, j] + sigma[j] * exposure
         sigma[k + 1] = (model.alpha - dt * later[k]) / (1.0 + dt * exposure)
+    later_points = sigma[1:]
+    sigma[0] = 3.0 * later_points[0] - 3.0 * later_points[1] + later_points[2] if n_steps >= 3 else later_points[0]
     mu = sigma**2 * A + sigma * exposure * W
     s0 = (model.beta * model.horizon + model.alpha * W[:, -1] - mu[:, :-1].sum(1) * dt
           - dW @ sigma[1:]).mean()
-    later_points = sigma[1:]
-    sigma[0] = 3.0 * later_points[0] - 3.0 * later_points[1] + later_points[2] if n_steps >= 3 else later_points[0]
     return sigma, s0
 
 
@@ -139,9 +139,9 @@ class AndersonMixer:
         # For a positive quantity refuse an extrapolation that halves or doubles any entry of f(x): with noisy
         # evaluations the fit can amplify the noise (measured: a volatility driven to its floor).
         far = self.positive and bool(((step < 0.5 * fx) | (step > 2.0 * fx)).any())
-        # A step that barely moves while f(x) is far from x is stagnation (seen on a deterministic map: the
-        # iterate stood still for rounds with a residual of 3%): restart from the plain update.
-        stalled = float((step - X[-1]).norm()) < 0.1 * float(G[-1].norm())
+        # A step that does not move while f(x) differs from x is stagnation: restart from the plain update. (A
+        # short step is legitimate: for a map that overshoots, the fixed point lies close to x.)
+        stalled = float((step - X[-1]).norm()) < 1e-6 * float(G[-1].norm())
         if (not bool(torch.isfinite(coef).all()) or float(coef.abs().max()) > self.max_coefficient or far
                 or stalled):
             self.xs, self.fs = self.xs[-1:], self.fs[-1:]
