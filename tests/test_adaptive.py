@@ -14,7 +14,6 @@ from marketeq.model.market import MarketModel
 from marketeq.model.rollout import roll_holdings
 from marketeq.oracles import RiccatiOracle
 from marketeq.scenario import ROUNDS_ONLY, ScenarioError, SolverSettings
-from marketeq.solvers.adaptive import extrapolation_weights
 from marketeq.solvers.fixed_point import AndersonMixer, fit_volatility, solve_volatility
 
 
@@ -175,16 +174,6 @@ def test_refined_paths_keep_the_coarse_points_and_split_each_step_as_a_bridge():
     assert torch.allclose(fine.W[:, ::2], coarse.W, atol=1e-12)
     variance = float(fine.dW.var())
     assert abs(variance / (dt / 2) - 1) < 0.03  # each half step has variance dt/2
-
-
-def test_extrapolation_weights_cancel_the_leading_error_terms():
-    for n in (1, 2, 3):
-        weights = np.array(extrapolation_weights(n))
-        steps = 0.5 ** np.arange(n)
-        assert abs(weights.sum() - 1) < 1e-12
-        for power in range(1, n):
-            assert abs(weights @ steps**power) < 1e-12
-    assert extrapolation_weights(2) == pytest.approx([-1.0, 2.0])
 
 
 def test_a_strong_friction_run_extrapolates_in_the_step_and_reports_its_error(quickstart, single_thread):
