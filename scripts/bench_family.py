@@ -58,7 +58,10 @@ def describe(s: marketeq.Scenario) -> dict[str, float]:
 def verdict(row: dict) -> str:
     if row["converged"]:
         return "converged"
-    return "budget_exhausted" if row["message"].startswith("budget_exhausted") else row["status"]
+    for word in ("budget_exhausted", "unresolved"):
+        if row["message"].startswith(word):
+            return word
+    return row["status"]
 
 
 def main() -> None:
