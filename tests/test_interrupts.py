@@ -110,7 +110,7 @@ def test_a_second_sigterm_aborts_at_once_and_leaves_every_file_whole(scenario, t
     # A large test set makes the evaluation and the result write after the first signal long enough for
     # the second one to land in them.
     toml = tmp_path / "big.toml"
-    toml.write_text(scenario_to_toml(scenario.replace(**{"run.test_paths": 200_000})), encoding="utf-8")
+    toml.write_text(scenario_to_toml(scenario.replace(**{"run.test_paths": 500_000})), encoding="utf-8")
     out = tmp_path / "out.h5"
     ckpt = checkpoint_path(out)
     proc = start(toml, out)
