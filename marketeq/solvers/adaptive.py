@@ -279,7 +279,7 @@ class AdaptiveLinkSolver(Solver):
         change between the extrapolations from the coarser and the finer pair (the standard estimate of the
         second-order remainder)."""
         n = self.reached
-        coarse = self.levels[0].model.n_steps
+        coarse = self.model.n_steps  # the scenario's grid, the coarsest
         if n == 2:
             fine, base = (self.levels[i].sigma_on(coarse).double() for i in (1, 0))
             return float(((fine - base).abs() / fine.abs()).max())
@@ -294,7 +294,7 @@ class AdaptiveLinkSolver(Solver):
         return [(-1.0, self.levels[n - 2]), (2.0, self.levels[n - 1])]
 
     def _extrapolated_sigma(self, n: int) -> Tensor:
-        coarse = self.levels[0].model.n_steps
+        coarse = self.model.n_steps  # the scenario's grid, the coarsest
         return sum(w * level.sigma_on(coarse).double() for w, level in self._combination(n))
 
     def _describe(self, verdict: str) -> str:

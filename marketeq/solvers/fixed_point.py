@@ -61,6 +61,12 @@ def interval_sigma(sigma: Tensor) -> Tensor:
     return torch.cat([sigma[..., 1:], sigma[..., -1:]], dim=-1)
 
 
+def first_point(later: Tensor) -> Tensor:
+    """``sigma(t_0)`` from ``sigma(t_1..t_K)``: the terminal condition cannot tell it from ``S_0`` (it enters only
+    through the deterministic ``mu_0``), so it is extrapolated quadratically from the next three points."""
+    return 3.0 * later[0] - 3.0 * later[1] + later[2] if later.shape[0] >= 3 else later[0]
+
+
 def fit_volatility(model: MarketModel, mu: Tensor, W: Tensor, dW: Tensor) -> tuple[Tensor, Tensor]:
     """The volatility (K+1,) and initial price that meet the terminal condition best, in least squares, for
     returns ``mu`` (B, K+1) along paths ``W`` (B, K+1), ``dW`` (B, K). In float64."""
@@ -70,8 +76,7 @@ def fit_volatility(model: MarketModel, mu: Tensor, W: Tensor, dW: Tensor) -> tup
     gram = design.T @ design
     coef = torch.linalg.solve(gram, design.T @ gap)
     later = coef[1:]
-    first = 3.0 * later[0] - 3.0 * later[1] + later[2] if later.shape[0] >= 3 else later[0]
-    return torch.cat([first.view(1), later]), coef[0]
+    return torch.cat([first_point(later).view(1), later]), coef[0]
 
 
 def solve_volatility(model: MarketModel, phi: Tensor, W: Tensor, dW: Tensor) -> tuple[Tensor, Tensor]:
@@ -104,8 +109,7 @@ def solve_volatility(model: MarketModel, phi: Tensor, W: Tensor, dW: Tensor) -> 
         if j <= n_steps - 1:  # mu_j with j <= K-1 enters the Euler sum; add its sensitivity to every earlier dW
             later[: j] += sigma[j] ** 2 * slopes[: j, j] + sigma[j] * exposure
         sigma[k + 1] = (model.alpha - dt * later[k]) / (1.0 + dt * exposure)
-    later_points = sigma[1:]
-    sigma[0] = 3.0 * later_points[0] - 3.0 * later_points[1] + later_points[2] if n_steps >= 3 else later_points[0]
+    sigma[0] = first_point(sigma[1:])
     mu = sigma**2 * A + sigma * exposure * W
     s0 = (model.beta * model.horizon + model.alpha * W[:, -1] - mu[:, :-1].sum(1) * dt
           - dW @ sigma[1:]).mean()

@@ -66,13 +66,17 @@ def test_refresh_draws_every_plot_from_the_model(panel):
     assert not panel.refresh(model)  # nothing new: nothing drawn
 
 
+def flat_paths() -> marketeq.Paths:
+    """Two reference paths with sigma = mu = 1 and no trading."""
+    return marketeq.Paths(t=np.linspace(0, 0.2, K + 1), W=np.zeros((2, K + 1)), dW=np.zeros((2, K)),
+                          phi=np.zeros((2, K + 1, N)), phidot=np.zeros((2, K + 1, N)), mu=np.ones((2, K + 1)),
+                          sigma=np.ones((2, K + 1)), S=np.zeros((2, K + 1)))
+
+
 def test_oracle_overlay_gets_its_name_in_the_legend(panel):
     model = RunModel()
     feed(model, 10)
-    t = np.linspace(0, 0.2, K + 1)
-    paths = marketeq.Paths(t=t, W=np.zeros((2, K + 1)), dW=np.zeros((2, K)), phi=np.zeros((2, K + 1, N)),
-                           phidot=np.zeros((2, K + 1, N)), mu=np.ones((2, K + 1)), sigma=np.ones((2, K + 1)),
-                           S=np.zeros((2, K + 1)))
+    paths = flat_paths()
     model.set_oracle("riccati", paths)
     panel.refresh(model, force=True)
     assert len(curve_data(panel, "sigma:oracle")[0]) == K + 1
@@ -83,10 +87,7 @@ def test_oracle_overlay_gets_its_name_in_the_legend(panel):
 def test_leading_order_is_drawn_beside_the_reference_for_its_scenario_only(panel):
     model = RunModel()
     feed(model, 10)
-    t = np.linspace(0, 0.2, K + 1)
-    paths = marketeq.Paths(t=t, W=np.zeros((2, K + 1)), dW=np.zeros((2, K)), phi=np.zeros((2, K + 1, N)),
-                           phidot=np.zeros((2, K + 1, N)), mu=np.ones((2, K + 1)), sigma=np.ones((2, K + 1)),
-                           S=np.zeros((2, K + 1)))
+    paths = flat_paths()
     model.set_oracle("pde", paths)
     model.set_approximation("scenario A", "leading-order", dataclasses.replace(paths, sigma=np.full((2, K + 1), 1.1)))
     panel.refresh(model, force=True)
