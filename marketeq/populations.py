@@ -206,6 +206,8 @@ def _span(values: list[float], fmt: str = ".3g") -> str:
 
 
 def population_summary(scenario: Scenario) -> str:
-    """One line about the agents: count, gamma range, |xi| range and lambda(s)."""
-    return (f"{scenario.n_agents} agents: gamma {_span(scenario.gammas)}, "
-            f"|xi| {_span([abs(x) for x in scenario.xis])}, lambda {_span(scenario.lams)}")
+    """One line about the agents: count, gamma range, |xi| range (several assets: the largest entry of each
+    Xi_n) and lambda(s)."""
+    sizes = [float(np.abs(x).max()) for x in scenario.xis]
+    lams = _span(scenario.lams) if scenario.n_assets == 1 else str(scenario.frictions.lam)
+    return f"{scenario.n_agents} agents: gamma {_span(scenario.gammas)}, |xi| {_span(sizes)}, lambda {lams}"

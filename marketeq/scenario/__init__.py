@@ -19,6 +19,15 @@ from typing import Annotated, Any, ClassVar, Literal
 import tomli_w
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from marketeq.scenario.assets import (
+    MAX_ASSETS,
+    AlphaField,
+    BetaField,
+    CostField,
+    SupplyField,
+    XiField,
+    check_assets,
+)
 from marketeq.scenario.fields import (
     FiniteFloat,
     Frozen,
@@ -60,9 +69,12 @@ __all__ = [
 class Market(Frozen):
     """The exogenous market: terminal price ``S_T = beta*T + alpha*W_T``, supply, horizon, grid."""
 
-    alpha: PositiveFloat = Field(description="volatility of the terminal fundamental")
-    beta: FiniteFloat = Field(description="drift of the terminal fundamental")
-    supply: PositiveFloat = Field(description="net supply s of the risky asset")
+    assets: Annotated[int, Number, Field(ge=1, le=MAX_ASSETS)] = Field(
+        1, description="number d of risky assets; d > 1 makes alpha the d x d matrix A of S_T = beta T + A W_T, "
+                       "beta and supply lists of d numbers and each agent's xi a d x d matrix")
+    alpha: AlphaField = Field(description="volatility of the terminal fundamental")
+    beta: BetaField = Field(description="drift of the terminal fundamental")
+    supply: SupplyField = Field(description="net supply s of the risky asset")
     horizon: PositiveFloat = Field(description="time horizon T")
     steps: Annotated[int, Number, Field(ge=1, le=100_000)] = Field(description="Euler steps K on [0, T]")
 
@@ -77,7 +89,7 @@ class Agent(Frozen):
     toml_section: ClassVar[str] = "in [[agents]]"  # where an unknown key was found, in error messages
 
     gamma: PositiveFloat = Field(description="absolute risk aversion")
-    xi: FiniteFloat = Field(description="endowment exposure; the agents' xi sum to 0")
+    xi: XiField = Field(description="endowment exposure; the agents' xi sum to 0")
     lam: PositiveFloat | None = Field(
         None, alias="lambda", description="this agent's cost scale lambda_n; default frictions.lambda")
     name: str | None = Field(None, description="shown in tables and plots; default 'agent N'")
@@ -86,7 +98,7 @@ class Agent(Frozen):
 class Frictions(Frozen):
     """Trading cost ``G(x) = (lambda/q)|x|^q`` on the trading rate."""
 
-    lam: Annotated[float, Number, Field(ge=0, allow_inf_nan=False, alias="lambda")] = Field(
+    lam: Annotated[CostField, Field(alias="lambda")] = Field(
         description="cost scale lambda in G(x) = (lambda/q)|x|^q; 0 is frictionless")
     q: Annotated[float, Number, Field(gt=1, le=2, allow_inf_nan=False)] = Field(
         2.0, description="cost exponent q; 2 is quadratic")
@@ -120,6 +132,8 @@ class Scenario(Frozen):
     @field_validator("agents")
     @classmethod
     def _exposures_sum_to_zero(cls, agents: list[Agent]) -> list[Agent]:
+        if any(isinstance(a.xi, list) for a in agents):
+            return agents  # several assets' matrices: summed in marketeq.scenario.assets
         # In units of the largest exposure, so that sums near the float limit cannot overflow.
         unit = max(1.0, max((abs(a.xi) for a in agents), default=0.0))
         total = math.fsum(a.xi / unit for a in agents)
@@ -132,6 +146,11 @@ class Scenario(Frozen):
                 "(the frictionless market clears with a constant return only then)",
             )
         return agents
+
+    @model_validator(mode="after")
+    def _shapes_fit_the_assets(self) -> Scenario:
+        check_assets(self)
+        return self
 
     @model_validator(mode="after")
     def _known_mu_needs_identity(self) -> Scenario:
@@ -166,6 +185,10 @@ class Scenario(Frozen):
                                 "an agent's own cost needs frictions.lambda > 0 too (a market where some "
                                 "agents trade for free has no equilibrium with costs); set frictions.lambda")
         return self
+
+    @property
+    def n_assets(self) -> int:
+        return self.market.assets
 
     @property
     def n_agents(self) -> int:

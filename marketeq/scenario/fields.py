@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-__all__ = ["MISSING", "FiniteFloat", "Frozen", "Number", "PositiveFloat", "Rule", "ScenarioError", "Shown",
-           "StrictBool", "short"]
+__all__ = ["MISSING", "Allowed", "FiniteFloat", "Frozen", "Number", "Numbers", "PositiveFloat", "Rule",
+           "ScenarioError", "Shown", "StrictBool", "numbers", "short"]
 
 
 def _no_text_for_numbers(value: Any) -> Any:
@@ -23,6 +25,57 @@ Number = BeforeValidator(_no_text_for_numbers)
 PositiveFloat = Annotated[float, Number, Field(gt=0, allow_inf_nan=False)]
 FiniteFloat = Annotated[float, Number, Field(allow_inf_nan=False)]
 StrictBool = Annotated[bool, Field(strict=True)]
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What a field allows, in words, where its type alone would say too little (a number or a matrix)."""
+
+    text: str
+
+
+# A number, a list of numbers or a list of lists: one asset's scalar, or d assets' vector or matrix.
+Numbers = float | list[float] | list[list[float]]
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, str | bytes | bool) or not isinstance(value, int | float):
+        _no_text_for_numbers(value)
+        raise PydanticCustomError("float_type", "must be a number")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range
+        number = math.inf
+    if not math.isfinite(number):
+        raise PydanticCustomError("finite_number", "must be a finite number")
+    return number
+
+
+def numbers(depths: tuple[int, ...], low: float | None = None, strict: bool = True) -> BeforeValidator:
+    """A validator of a number (depth 0), a list of numbers (1) or a list of equally deep lists (2), finite,
+    at one of ``depths``. A single number must be > ``low`` (>= when not ``strict``); entries of lists are
+    judged with the market's number of assets, in :mod:`marketeq.scenario.assets`."""
+
+    def convert(value: Any, depth: int) -> tuple[Any, int]:
+        if not isinstance(value, list | tuple):
+            return _number(value), 0
+        if not value or depth >= max(depths):
+            raise PydanticCustomError("numbers_shape", "must be a number, list or matrix")
+        items = [convert(v, depth + 1) for v in value]
+        inner = {d for _, d in items}
+        if len(inner) != 1:
+            raise PydanticCustomError("numbers_shape", "mixes numbers and lists")
+        return [v for v, _ in items], inner.pop() + 1
+
+    def check(value: Any) -> Any:
+        converted, depth = convert(value, 0)
+        if depth not in depths:
+            raise PydanticCustomError("numbers_shape", "must be a number, list or matrix")
+        if depth == 0 and low is not None and (converted <= low if strict else converted < low):
+            raise PydanticCustomError("greater_than", "out of range")
+        return converted
+
+    return BeforeValidator(check)
 
 
 class _Missing:

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from marketeq.scenario.fields import MISSING, Rule, ScenarioError, Shown
+from marketeq.scenario.fields import MISSING, Allowed, Rule, ScenarioError, Shown
 
 __all__ = ["allowed_words", "read_text", "scenario_error", "toml_error"]
 
@@ -118,6 +118,9 @@ _WORDS = {bool: ("true or false", "true/false values"), str: ("text in quotes", 
 
 def _expected(annotation: Any, metadata: list[Any], key: str = "", plural: bool = False) -> str:
     """What a field allows, in words: ``a number > 0``, ``one of 'cpu', 'cuda', 'auto'``, ..."""
+    said = next((m.text for m in metadata if isinstance(m, Allowed)), None)
+    if said is not None:
+        return said
     origin = typing.get_origin(annotation)
     if origin is Literal:
         return "one of " + ", ".join(repr(c) for c in typing.get_args(annotation))
