@@ -14,15 +14,18 @@ import torch
 
 from marketeq.memory import check_memory
 from marketeq.metrics import compute_metrics
+from marketeq.metrics_assets import assets_metrics
 from marketeq.model.brownian import Brownian, brownian_test_set
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths
 from marketeq.oracles import ORACLES, PdeOracle, oracle_names, reference_for, reference_name
+from marketeq.oracles.assets_oracle import assets_oracle, assets_paths
 from marketeq.oracles.base import Oracle
 from marketeq.oracles.pde_grid import PdeGrid
 from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance, seed_everything
 from marketeq.scenario import Scenario, ScenarioError, scenario_to_toml
+from marketeq.scenario.assets import asset_arrays
 from marketeq.solvers.adaptive import AdaptiveLinkSolver
 from marketeq.solvers.base import ResumeError, Solver
 from marketeq.solvers.checkpoints import checkpoint_sink, read_resume, resume_failed
@@ -34,8 +37,19 @@ from marketeq.solvers.rlink import ReinforcementLinkSolver
 SOLVERS = {"rlink": ReinforcementLinkSolver, "joint": JointSolver, "fbsde": FBSDESolver}
 
 
+def one_asset_method(scenario: Scenario) -> None:
+    """Refuse, in one line naming the method, a several-asset scenario: no solver handles d > 1 yet."""
+    if scenario.n_assets > 1:
+        exact = reference_name(scenario)
+        hint = (f"'marketeq oracle' gives its exact answer ({exact})" if exact
+                else "no exact answer exists for it either (q < 2)")
+        raise ScenarioError("solver.method", scenario.solver.method,
+                            f"solves one asset so far, but market.assets = {scenario.n_assets}; {hint}")
+
+
 def build_solver(scenario: Scenario, runtime: Runtime) -> Solver:
     """The scenario's solver: its method, and for rlink its schedule."""
+    one_asset_method(scenario)
     if scenario.solver.method == "rlink" and scenario.solver.schedule == "adaptive":
         return AdaptiveLinkSolver(scenario, runtime)
     return SOLVERS[scenario.solver.method](scenario, runtime)
@@ -69,6 +83,7 @@ def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunCo
         ResultFileError: the checkpoint to resume cannot be read or belongs to another scenario or seed,
             or a checkpoint cannot be written.
     """
+    one_asset_method(scenario)
     scenario, runtime = _runtime(scenario, device, seed)
     check_memory(scenario, runtime.device)
     saved = None if resume is None else read_resume(resume, scenario)
@@ -111,7 +126,8 @@ def with_oracle(result: RunResult) -> RunResult:
     """``result`` with its oracle's paths and the errors against them, computed on its own test set (what
     :func:`solve` leaves out of an interrupted run); unchanged when the scenario has no oracle or the run
     already carries it."""
-    if result.oracle_paths is not None or result.paths is None or reference_name(result.scenario) is None:
+    if (result.oracle_paths is not None or result.paths is None or result.scenario.n_assets > 1
+            or reference_name(result.scenario) is None):
         return result
     scenario, runtime = _runtime(result.scenario, None, None)
     model = MarketModel.from_scenario(scenario, runtime.device, runtime.dtype)
@@ -169,6 +185,9 @@ def oracle_paths(scenario: Scenario, method: str = "auto") -> tuple[str, Paths] 
     """The scenario's oracle (``method``, as for :func:`make_oracle`) on its seeded test set (numpy), or None
     when it has no oracle."""
     scenario, runtime = _runtime(scenario, "cpu", None)
+    if scenario.n_assets > 1:
+        found = _assets_reference(scenario, method, runtime.seed)
+        return None if found is None else found[:2]
     model = MarketModel.from_scenario(scenario, "cpu", torch.float64)
     test = brownian_test_set(runtime.seed, scenario.run.test_paths, model.n_steps, model.dt)
     reference = _oracle(make_oracle(model, method), test)
@@ -179,7 +198,7 @@ def approximation_paths(scenario: Scenario) -> tuple[str, Paths] | None:
     """The leading-order approximation on the test set, when it applies and is not already the reference
     (two agents with power costs, where the PDE is): drawn beside the reference. None otherwise."""
     names = oracle_names(scenario)
-    if "leading-order" not in names[1:]:
+    if scenario.n_assets > 1 or "leading-order" not in names[1:]:
         return None
     return oracle_paths(scenario, "leading-order")
 
@@ -189,6 +208,8 @@ def oracle_result(scenario: Scenario, method: str = "auto", grid: PdeGrid | None
     ``method`` names it ("auto": the scenario's reference); the message says what it is (the PDE: its grid
     and estimated error). None when ``method`` is "auto" and the scenario has no reference."""
     scenario, runtime = _runtime(scenario, "cpu", None)
+    if scenario.n_assets > 1:
+        return _assets_oracle_result(scenario, method, grid, runtime.seed)
     model = MarketModel.from_scenario(scenario, "cpu", torch.float64)
     test = brownian_test_set(runtime.seed, scenario.run.test_paths, model.n_steps, model.dt)
     started = time.perf_counter()
@@ -204,6 +225,35 @@ def oracle_result(scenario: Scenario, method: str = "auto", grid: PdeGrid | None
                                                                         runtime.seed)),
                      history={"step": np.zeros(0, dtype=np.int64)}, paths=paths, metrics=metrics,
                      oracle_name=name, message=label, wall_time_s=time.perf_counter() - started)
+
+
+def _assets_reference(scenario: Scenario, method: str, seed: int) -> tuple[str, Paths, np.ndarray] | None:
+    """A several-asset oracle on the scenario's seeded test set (d factors): name, paths, exact S_0 (d,)."""
+    found = assets_oracle(scenario, method)
+    if found is None:
+        return None
+    name, oracle = found
+    m = scenario.market
+    test = brownian_test_set(seed, scenario.run.test_paths, m.steps, m.dt, assets=scenario.n_assets)
+    return name, assets_paths(oracle, test.dW.numpy()), np.asarray(oracle.s0, dtype=float)
+
+
+def _assets_oracle_result(scenario: Scenario, method: str, grid: PdeGrid | None, seed: int) -> RunResult | None:
+    """:func:`oracle_result` for several assets: the matrix-Riccati or frictionless oracle with its metrics
+    (per asset), the exact continuous-time S_0 of each asset in place of the path mean."""
+    if grid is not None:
+        raise ScenarioError("--grid", f"{grid.n_phi} {grid.n_w}", "only the one-asset PDE reference has a grid")
+    started = time.perf_counter()
+    reference = _assets_reference(scenario, method, seed)
+    if reference is None:
+        return None
+    name, paths, s0 = reference
+    metrics = assets_metrics(asset_arrays(scenario), paths)
+    metrics.update({f"S0/{i + 1}": Metric(float(v)) for i, v in enumerate(s0)})
+    return RunResult(scenario=scenario, scenario_toml=scenario_to_toml(scenario), solver=f"oracle:{name}",
+                     status="completed", provenance=provenance(Runtime(torch.device("cpu"), torch.float64, seed)),
+                     history={"step": np.zeros(0, dtype=np.int64)}, paths=paths, metrics=metrics,
+                     oracle_name=name, wall_time_s=time.perf_counter() - started)
 
 
 def oracle_metrics(scenario: Scenario, paths: Paths) -> dict[str, Metric]:

@@ -49,6 +49,10 @@ class Paths:
     Shapes: ``t`` (K+1,), ``W`` (B, K+1), ``dW`` (B, K), ``phi``/``phidot`` (B, K+1, N),
     ``mu``/``sigma``/``S`` (B, K+1). Flow quantities at ``t_K`` are reported but unused by Euler sums.
     Tensors come from :func:`marketeq.model.rollout.paths_to_torch`.
+
+    With d > 1 assets (docs/model.md section 6) every field but ``t`` gains trailing axes: ``W``/``dW``
+    (..., d) over the Brownian factors, ``phi``/``phidot``/``mu``/``S`` (..., d) over the assets and ``sigma``
+    (B, K+1, d, d), row i asset i's loadings on the factors. One asset keeps the shapes above.
     """
 
     t: Any
@@ -72,6 +76,11 @@ class Paths:
     @property
     def n_paths(self) -> int:
         return int(self.W.shape[0])
+
+    @property
+    def n_assets(self) -> int:
+        """d: 1 for the one-asset shapes, else the length of the trailing factor axis of ``W``."""
+        return 1 if len(self.W.shape) == 2 else int(self.W.shape[-1])
 
 
 class _LazyScenario:

@@ -103,14 +103,14 @@ def bad_results(tmp_path_factory, quickstart):
     (folder / "truncated.h5").write_bytes(data[:4096])
     (folder / "newer.h5").write_bytes(data)
     with h5py.File(folder / "newer.h5", "r+") as f:
-        f.attrs["schema_version"] = 2
+        f.attrs["schema_version"] = 3
     with h5py.File(folder / "foreign.h5", "w") as f:
         f["x"] = np.arange(3)
     (folder / "noise.h5").write_bytes(bytes(range(256)) * 8)
     return folder
 
 
-@pytest.mark.parametrize("name, fragment", [("truncated.h5", "truncated"), ("newer.h5", "schema_version 2"),
+@pytest.mark.parametrize("name, fragment", [("truncated.h5", "truncated"), ("newer.h5", "schema_version 3"),
                                             ("foreign.h5", "not a marketeq result"),
                                             ("noise.h5", "not an HDF5 file")])
 def test_show_of_a_bad_result_is_one_line_and_exit_2(bad_results, capsys, name, fragment):

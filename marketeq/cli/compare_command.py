@@ -33,7 +33,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from marketeq.compare import COLUMNS, METHODS, compare, parse_methods, plot_comparison, table_rows
     from marketeq.hdf5 import write_comparison
 
+    from marketeq.api import one_asset_method
+
     scenario = load(args.scenario)
+    one_asset_method(scenario)  # a comparison of solvers: none solves several assets yet
     methods = parse_methods(args.methods)
     out = console(args.quiet)
     output = Path(args.output) if args.output else default_output(scenario, "_compare")

@@ -35,12 +35,29 @@ def show_json(result) -> dict[str, Any]:  # noqa: ANN001 - a RunResult
     }
     for key in ("S0", "mu0", "sigma0"):
         summary[key] = result.metrics[key].value if key in result.metrics else None
+    if result.scenario.n_assets > 1:
+        summary.update(_assets_json(result))
     if p is not None:
         summary.update(t=p.t.tolist(), sigma=p.sigma.mean(0).tolist(), mu_mean=p.mu.mean(0).tolist())
     if result.oracle_paths is not None:
         o = result.oracle_paths
         summary.update(oracle_sigma=o.sigma.mean(0).tolist(), oracle_mu_mean=o.mu.mean(0).tolist())
     return summary
+
+
+def _assets_json(result) -> dict[str, Any]:  # noqa: ANN001 - a RunResult
+    """Several assets: S0, mu0 per asset and the matrix sigma0 from the metrics; the path means of the
+    prices, holdings and rates with their asset axes (sigma and mu_mean have it already)."""
+    d, m = result.scenario.n_assets, result.metrics
+    value = lambda key: m[key].value if key in m else None  # noqa: E731
+    out: dict[str, Any] = {
+        "assets": d, "S0": [value(f"S0/{i + 1}") for i in range(d)], "mu0": [value(f"mu0/{i + 1}") for i in range(d)],
+        "sigma0": [[value(f"sigma0/{i + 1},{j + 1}") for j in range(d)] for i in range(d)]}
+    if result.paths is not None:
+        p = result.paths
+        out.update(S_mean=p.S.mean(0).tolist(), phi_mean=p.phi.mean(0).tolist(),
+                   phidot_mean=p.phidot.mean(0).tolist())
+    return out
 
 
 def cmd_show(args: argparse.Namespace) -> int:

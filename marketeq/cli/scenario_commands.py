@@ -67,6 +67,10 @@ def cmd_oracle(args: argparse.Namespace) -> int:
 
     scenario = load(args.scenario)
     result = oracle_result(scenario, args.method, None if args.grid is None else parse_grid(args.grid))
+    if result is None and scenario.n_assets > 1:
+        raise CliError(f"{scenario.name}: no exact answer for {scenario.n_assets} assets with q = "
+                       f"{scenario.frictions.q} (the matrix-Riccati oracle needs q = 2, the frictionless one "
+                       "lambda = 0)")
     if result is None:
         raise CliError(f"{scenario.name}: no oracle for q = {scenario.frictions.q} with {scenario.n_agents} "
                        "agents (lambda = 0, q = 2, or two agents with lambda > 0)")

@@ -23,8 +23,9 @@ from marketeq.files import atomic_path
 
 __all__ = [
     "CHECKPOINT_FORMAT", "CHECKPOINT_SCHEMA_VERSION", "CHECKPOINT_SUFFIX", "COMPARISON_FORMAT", "FORMAT",
-    "SCHEMA_VERSION", "STR", "TABLE_FORMAT", "ResultFileError", "attr_value", "check_signature", "dataset",
-    "escape", "is_int", "open_checked", "plain", "plain_attrs", "required", "text", "unescape",
+    "READABLE_SCHEMA_VERSIONS", "SCHEMA_VERSION", "STR", "TABLE_FORMAT", "ResultFileError", "attr_value",
+    "check_signature", "dataset", "escape", "is_int", "open_checked", "plain", "plain_attrs", "readable_version",
+    "required", "text", "unescape",
     "write_atomically",
 ]
 
@@ -32,7 +33,10 @@ T = TypeVar("T")
 
 FORMAT = "marketeq-result"
 COMPARISON_FORMAT = "marketeq-comparison"
-SCHEMA_VERSION = 1
+# 2: several risky assets, whose path datasets carry asset and factor axes (docs/hdf5.md). A one-asset
+# file has the layout of version 1, which is still read.
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 CHECKPOINT_FORMAT = "marketeq-checkpoint"
 CHECKPOINT_SCHEMA_VERSION = 1
 CHECKPOINT_SUFFIX = ".ckpt"
@@ -160,6 +164,9 @@ def attr_value(value: Any) -> Any:
             return np.array(items, dtype=STR)
         if all(isinstance(v, int | float | np.bool_) for v in items):
             return np.asarray(items)
+        if all(isinstance(v, np.ndarray) and v.dtype.kind in "fiub" and v.shape == items[0].shape
+               for v in items):
+            return np.stack(items)  # a matrix (several assets' A, Lambda): a 2-D attribute
     return repr(value)  # None and anything exotic: informational only, the TOML is authoritative
 
 
@@ -171,6 +178,11 @@ def dataset(group: h5py.Group, name: str, data: Any, labels: tuple[str, ...] = (
     for dim, label in zip(dset.dims, labels, strict=False):
         dim.label = label
     return dset
+
+
+def readable_version(value: Any) -> bool:
+    """Whether a result or comparison file of this ``schema_version`` attribute can be read."""
+    return any(is_int(value, version) for version in READABLE_SCHEMA_VERSIONS)
 
 
 def is_int(value: Any, expected: int) -> bool:

@@ -31,6 +31,10 @@ PATH_FIELDS = tuple(f.name for f in fields(Paths))
 PATH_DIMS = {"t": ("time",), "W": ("path", "time"), "dW": ("path", "step"), "phi": ("path", "time", "agent"),
              "phidot": ("path", "time", "agent"), "mu": ("path", "time"), "sigma": ("path", "time"),
              "S": ("path", "time")}
+# Several assets (schema version 2): W and dW run over the d Brownian factors, the holdings, rates, returns and
+# prices over the d assets, and sigma over both (row: asset, column: factor).
+ASSET_DIMS = {"t": (), "W": ("factor",), "dW": ("factor",), "phi": ("asset",), "phidot": ("asset",),
+              "mu": ("asset",), "sigma": ("asset", "factor"), "S": ("asset",)}
 SCENARIO_SECTIONS = ("market", "frictions", "solver", "run")
 
 
@@ -63,6 +67,7 @@ def write_scenario(f: h5py.File, scenario: Scenario, toml: str) -> None:
     g.attrs["name"] = scenario.name
     g.attrs["description"] = scenario.description
     g.attrs["n_agents"] = np.int64(scenario.n_agents)
+    g.attrs["n_assets"] = np.int64(scenario.n_assets)
     data = scenario.model_dump(by_alias=True)
     for section in SCENARIO_SECTIONS:
         sub = g.create_group(section, track_order=True)
@@ -99,16 +104,19 @@ def write_history(f: h5py.File, history: Mapping[str, Any], links: Mapping[str, 
 
 
 def write_paths(group: h5py.Group, name: str, paths: Paths, agent_names: list[str]) -> None:
-    """The eight Paths fields plus coordinate datasets ``path``, ``step`` and ``agent``.
+    """The eight Paths fields plus coordinate datasets ``path``, ``step`` and ``agent`` (several assets:
+    ``asset`` and ``factor`` too, with the trailing axes of :data:`ASSET_DIMS`).
 
     Every axis of every field gets a label and a dimension scale (``t`` for the time axis), the netCDF-4 way,
     so xarray (engine h5netcdf) opens the group as a labelled Dataset.
     """
     g = group.create_group(name, track_order=True)
     values = {field: np.asarray(getattr(paths, field), dtype=np.float64) for field in PATH_FIELDS}
+    n_assets = paths.n_assets
+    dims = {field: PATH_DIMS[field] + (ASSET_DIMS[field] if n_assets > 1 else ()) for field in PATH_FIELDS}
     for field in PATH_FIELDS:
-        dataset(g, field, values[field], PATH_DIMS[field])
-    n_paths, n_grid = values["W"].shape
+        dataset(g, field, values[field], dims[field])
+    n_paths, n_grid = values["W"].shape[:2]
     n_agents = values["phi"].shape[2]
     names = agent_names if len(agent_names) == n_agents else [f"agent {i + 1}" for i in range(n_agents)]
     scales = {"time": g["t"],
@@ -116,11 +124,16 @@ def write_paths(group: h5py.Group, name: str, paths: Paths, agent_names: list[st
               "step": dataset(g, "step", np.arange(n_grid - 1, dtype=np.int64), ("step",)),
               "agent": g.create_dataset("agent", data=np.array(names, dtype=STR))}
     g["agent"].dims[0].label = "agent"
+    if n_assets > 1:
+        scales["asset"] = g.create_dataset("asset", data=np.array([f"asset {i + 1}" for i in range(n_assets)],
+                                                                  dtype=STR))
+        g["asset"].dims[0].label = "asset"
+        scales["factor"] = dataset(g, "factor", np.arange(1, n_assets + 1, dtype=np.int64), ("factor",))
     for label, scale in scales.items():
         scale.make_scale(label)
     for field in PATH_FIELDS:
         if field != "t":
-            for dim, label in zip(g[field].dims, PATH_DIMS[field], strict=True):
+            for dim, label in zip(g[field].dims, dims[field], strict=True):
                 dim.attach_scale(scales[label])
 
 

@@ -24,9 +24,9 @@ from marketeq.hdf5.files import (
     STR,
     ResultFileError,
     escape,
-    is_int,
     open_checked,
     plain_attrs,
+    readable_version,
     required,
     text,
     write_atomically,
@@ -175,7 +175,7 @@ def _is_comparison(f: h5py.File) -> bool:
 
 
 def _methods(f: h5py.File, source: Path) -> list[str]:
-    if not is_int(f.attrs.get("schema_version"), SCHEMA_VERSION) or "methods" not in f:
+    if not readable_version(f.attrs.get("schema_version")) or "methods" not in f:
         raise ResultFileError(source, "unsupported or incomplete comparison file",
                               "write it again with 'marketeq compare'")
     return [text(name) for name in np.atleast_1d(f.attrs.get("methods", np.zeros(0)))]
@@ -223,8 +223,8 @@ def check_result_format(f: h5py.Group, source: Path) -> None:
         raise ResultFileError(source, f"not a marketeq result file ({found}, expected {FORMAT!r})",
                               "give a .h5 file written by 'marketeq run' or marketeq.write_result")
     version = f.attrs.get("schema_version")
-    if version is None or not is_int(version, SCHEMA_VERSION):
+    if version is None or not readable_version(version):
         found = "no schema_version attribute" if version is None else f"schema_version {text(version)}"
         raise ResultFileError(source, f"{found} is not supported (this marketeq reads schema_version "
-                                      f"{SCHEMA_VERSION})",
+                                      f"{SCHEMA_VERSION} and the earlier 1)",
                               "open it with the marketeq version that wrote it, or re-run the scenario")

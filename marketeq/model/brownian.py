@@ -19,7 +19,7 @@ def stream_seed(seed: int, stream: str) -> int:
 
 @dataclass(frozen=True)
 class Brownian:
-    """Increments dW (B, K) and the path W (B, K+1) with W_0 = 0."""
+    """Increments dW (B, K) and the path W (B, K+1) with W_0 = 0 (several assets: (B, K, d), (B, K+1, d))."""
 
     dW: Tensor
     W: Tensor
@@ -77,8 +77,10 @@ class BrownianSource:
         self.generator = torch.Generator().manual_seed(seed)
         self.n_steps, self.dt, self.device, self.dtype = n_steps, dt, device, dtype
 
-    def draw(self, n_paths: int) -> Brownian:
-        dW = torch.randn(n_paths, self.n_steps, generator=self.generator, dtype=torch.float64)
+    def draw(self, n_paths: int, assets: int = 1) -> Brownian:
+        """(B, K) increments, or (B, K, d) for d > 1 assets' factors (d = 1 draws the same numbers as (B, K))."""
+        shape = (n_paths, self.n_steps) if assets == 1 else (n_paths, self.n_steps, assets)
+        dW = torch.randn(*shape, generator=self.generator, dtype=torch.float64)
         return Brownian.from_increments(dW * self.dt**0.5).to(self.device, self.dtype)
 
     def get_state(self) -> Tensor:
@@ -89,6 +91,8 @@ class BrownianSource:
 
 
 def brownian_test_set(seed: int, n_paths: int, n_steps: int, dt: float, device: torch.device | str = "cpu",
-                  dtype: torch.dtype = torch.float64) -> Brownian:
-    """The fixed test set of a run: the same paths for every method, device and dtype given the seed."""
-    return BrownianSource(stream_seed(seed, "test"), n_steps, dt, torch.device(device), dtype).draw(n_paths)
+                  dtype: torch.dtype = torch.float64, assets: int = 1) -> Brownian:
+    """The fixed test set of a run: the same paths for every method, device and dtype given the seed; with
+    ``assets`` = d > 1, increments (B, K, d) of d independent factors."""
+    source = BrownianSource(stream_seed(seed, "test"), n_steps, dt, torch.device(device), dtype)
+    return source.draw(n_paths, assets)

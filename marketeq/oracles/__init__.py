@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from marketeq.model.market import MarketModel
+from marketeq.oracles.assets_oracle import assets_reference_name
 from marketeq.oracles.base import Oracle
 from marketeq.oracles.frictionless import FrictionlessOracle
 from marketeq.oracles.leading_order import LeadingOrderOracle
@@ -17,6 +18,7 @@ from marketeq.oracles.pde_grid import PdeGrid
 from marketeq.oracles.riccati import RiccatiOracle
 from marketeq.oracles.tanh import TwoAgentTanhOracle
 from marketeq.scenario import Scenario
+from marketeq.scenario.assets import asset_arrays
 
 ORACLES: dict[str, type[Oracle]] = {
     "frictionless": FrictionlessOracle,
@@ -40,7 +42,10 @@ def _reference(frictionless: bool, q: float, n_agents: int, all_costly: bool) ->
 def reference_name(scenario: Scenario) -> str | None:
     """Which reference answer a scenario has, without building it (the Riccati oracle solves an ODE, the PDE
     a grid): "frictionless" (lambda = 0), "riccati" (q = 2), "pde" (two agents, q < 2, every lambda > 0;
-    numerical, exact up to its grid) or None. The leading-order approximation is available by name."""
+    numerical, exact up to its grid) or None. The leading-order approximation is available by name. Several
+    assets: "frictionless", "riccati" (the matrix Riccati equations) or None."""
+    if scenario.n_assets > 1:
+        return assets_reference_name(asset_arrays(scenario))
     lams = scenario.lams
     return _reference(max(lams) == 0, scenario.frictions.q, scenario.n_agents, min(lams) > 0)
 
@@ -48,6 +53,8 @@ def reference_name(scenario: Scenario) -> str | None:
 def oracle_names(scenario: Scenario) -> list[str]:
     """The oracles that apply to a scenario, the reference first."""
     names = [reference_name(scenario)]
+    if scenario.n_assets > 1:
+        return [n for n in names if n is not None]
     lams = scenario.lams
     if scenario.n_agents == 2 and len(set(lams)) == 1 and lams[0] > 0 and scenario.agents[0].xi != 0:
         names.append("leading-order")
