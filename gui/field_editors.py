@@ -6,6 +6,7 @@ the widget, decides what is allowed (and says so with the CLI's message).
 
 from __future__ import annotations
 
+import json
 import typing
 from typing import Any
 
@@ -36,8 +37,14 @@ def cuda_available() -> bool:
 
 
 def parse_scalar(text: str) -> Any:
-    """``"3"`` -> 3, ``"1e-2"`` -> 0.01, ``"true"`` -> True; other text stays text for the engine to judge."""
+    """``"3"`` -> 3, ``"1e-2"`` -> 0.01, ``"true"`` -> True, ``"[[1, 0], [0, 1]]"`` -> a matrix (several
+    assets); other text stays text for the engine to judge."""
     text = text.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
     for kind in (int, float):
@@ -54,7 +61,11 @@ def parse_list(text: str) -> list[Any]:
     return [parse_scalar(part) for part in text.split(",") if part.strip()]
 
 
-def show_value(value: Any) -> str:
+def show_value(value: Any, bracketed: bool = False) -> str:
+    """Text for a value: a list as ``a, b`` (``[a, b]`` when ``bracketed``: a number field holding several
+    assets' list), a matrix always as ``[[a, b], [c, d]]``."""
+    if isinstance(value, list | tuple) and (bracketed or any(isinstance(v, list | tuple) for v in value)):
+        return json.dumps(value)
     if isinstance(value, list | tuple):
         return ", ".join(show_value(v) for v in value)
     if isinstance(value, bool):
@@ -164,7 +175,7 @@ class FieldEditor(QWidget):
         elif isinstance(widget, QCheckBox):
             widget.setChecked(bool(value))
         else:
-            widget.setText(show_value(value))
+            widget.setText(show_value(value, bracketed=self.kind == "number"))
 
     def value(self) -> Any:
         """The typed value for the scenario dictionary (``None``: leave the key out)."""

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QTabWidget, QVBoxLayout, QWidget
 
 from gui.agent_picker import AgentPicker
+from gui.asset_selector import PER_ASSET, AssetSelector
+from gui.plot_export import EXPORT_SIZE, render_image
 from gui.run_model import Curves, RunModel
 from gui.theme import THEMES, Theme
 
@@ -64,7 +65,6 @@ OVERLAID = ("sigma", "mu_mean")  # other runs' curves: path means, comparable wh
 PAGES = (("Market", ("sigma", "mu_mean", "mu_path", "S_path"), 2),
          ("Agents", ("rates", "holdings", "picker"), 3),
          ("Training", ("losses", "errors"), 2))
-EXPORT_SIZE = (640, 420)  # pixels per plot in an exported PNG
 ERROR_LABELS = {"eval/clearing": "clearing (shares²/year²)", "eval/terminal": "terminal (price²)",
                 "eval/sigma_error": "σ sup rel. error vs oracle"}
 
@@ -96,6 +96,9 @@ class PlotsPanel(QWidget):
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.agent_picker = AgentPicker()
         self.agent_picker.changed.connect(self._rebuild_agent_curves)
+        self.asset_selector = AssetSelector()
+        self.asset_selector.changed.connect(self._asset_changed)
+        self.side = self.asset_selector.beside(self.agent_picker)  # the picker's cell
         self._agent_curves: dict[tuple[str, int, str], pg.PlotDataItem] = {}
         self._overlays: list[tuple[str, Curves]] = []
         self._drawn = (-1, -1)  # the model's (curves_version, losses_version) last seen
@@ -153,7 +156,7 @@ class PlotsPanel(QWidget):
         return grid
 
     def _widget(self, key: str) -> QWidget:
-        return self.agent_picker if key == "picker" else self.plots[key]
+        return self.side if key == "picker" else self.plots[key]
 
     # --- construction --------------------------------------------------------------------------------
     def _make_plot(self, panel: Panel) -> pg.PlotWidget:
@@ -237,7 +240,7 @@ class PlotsPanel(QWidget):
             color = self.theme.series[(n + 3) % len(self.theme.series)]
             for plot in OVERLAID:
                 curve = self._curve(plot, label, "overlay", color, key=f"overlay:{plot}:{n}")
-                curve.setData(*self._market_xy(curves, plot), connect="finite")
+                curve.setData(*self._market_xy(self._shown(curves), plot), connect="finite")
 
     @property
     def overlay_labels(self) -> list[str]:
@@ -253,6 +256,9 @@ class PlotsPanel(QWidget):
         """
         if model.agent_names and model.agent_names != self.agent_names:
             self.set_agents(model.agent_names)
+        shown = model.curves or model.oracle
+        if self.asset_selector.set_assets(1 if shown is None else shown.n_assets):
+            self._asset_changed()
         seen = (model.curves_version, model.losses_version)
         if force or seen[0] != self._drawn[0]:
             self._mark(*(p.key for p in PANELS if p.key != "losses"))
@@ -277,12 +283,15 @@ class PlotsPanel(QWidget):
     def _draw(self, plot: str, model: RunModel) -> None:
         if plot in MARKET_CURVES:
             label = f"oracle ({model.oracle_name})" if model.oracle_name else "oracle"
-            self.curves[f"{plot}:learned"].setData(*self._market_xy(model.curves, plot), connect="finite")
+            self.curves[f"{plot}:learned"].setData(*self._market_xy(self._shown(model.curves), plot),
+                                                   connect="finite")
             oracle = self.curves[f"{plot}:oracle"]
-            oracle.setData(*self._market_xy(model.oracle, plot), connect="finite")
+            oracle.setData(*self._market_xy(self._shown(model.oracle), plot), connect="finite")
             self._rename(plot, oracle, label)
+            if plot == "sigma":
+                self._draw_diagonal(model.curves or model.oracle)
             approximation = self.curves[f"{plot}:approximation"]
-            approximation.setData(*self._market_xy(model.approximation, plot), connect="finite")
+            approximation.setData(*self._market_xy(self._shown(model.approximation), plot), connect="finite")
             if model.approximation is not None:
                 self._rename(plot, approximation, f"{model.approximation_name} (dash-dot)")
             elif approximation.name() is not None:  # out of the legend when there is none
@@ -292,7 +301,7 @@ class PlotsPanel(QWidget):
             for (key, i, role), curve in self._agent_curves.items():
                 if key == plot:
                     curves = model.curves if role == "learned" else model.oracle
-                    curve.setData(*self._agent_xy(curves, plot, i), connect="finite")
+                    curve.setData(*self._agent_xy(self._shown(curves), plot, i), connect="finite")
         elif plot == "errors":
             for key in model.evals.keys():
                 label = ERROR_LABELS.get(key, key)
@@ -303,6 +312,38 @@ class PlotsPanel(QWidget):
             for key in filter(is_loss_key, columns.keys()):
                 curve = self.curves.get(f"losses:{key}") or self._history_curve("losses", key, key)
                 curve.setData(*log_xy(columns.steps, columns.column(key)), connect="finite")
+
+    # --- several assets ------------------------------------------------------------------------------
+    def _shown(self, curves: Curves | None) -> Curves | None:
+        """What the plots draw of ``curves``: the selected asset and volatility entry (several assets)."""
+        return None if curves is None else curves.asset(self.asset_selector.asset, self.asset_selector.entry)
+
+    def _asset_changed(self) -> None:
+        """Another asset or entry (or number of assets): the per-asset plots, titles and overlays follow."""
+        self._titles()
+        self._mark(*PER_ASSET)
+        self.set_overlays(self._overlays)
+
+    def _titles(self) -> None:
+        for panel in PANELS:
+            title = self.asset_selector.title(panel.key, panel.title)
+            self.plots[panel.key].getPlotItem().setTitle(title, color=self.theme.plot_foreground, size="10pt")
+
+    def _draw_diagonal(self, curves: Curves | None) -> None:
+        """Thin curves of every diagonal entry sigma_ii of a several-asset run (none for one asset)."""
+        d = 1 if curves is None else curves.n_assets
+        self.plots["sigma"].getPlotItem().legend.setColumnCount(1 if d == 1 else 2)  # a shorter legend
+        for key in [k for k in self.curves if k.startswith("sigma:diagonal")]:
+            if int(key.rsplit(" ", 1)[1]) >= d or d == 1:
+                self.plots["sigma"].getPlotItem().removeItem(self.curves.pop(key))
+        if d == 1:
+            return
+        diagonal = curves.sigma_diagonal()
+        for i in range(d):
+            key = f"sigma:diagonal {i}"
+            curve = self.curves.get(key) or self._curve(
+                "sigma", f"Σ{i + 1}{i + 1}", "faint", self.theme.series[(i + 1) % len(self.theme.series)], key=key)
+            curve.setData(curves.t, diagonal[:, i], connect="finite")
 
     @staticmethod
     def _market_xy(curves, plot: str) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
@@ -337,7 +378,6 @@ class PlotsPanel(QWidget):
             widget = self.plots[panel.key]
             widget.setBackground(theme.plot_background)
             item = widget.getPlotItem()
-            item.setTitle(panel.title, color=fg, size="10pt")
             for side, (text, units) in (("bottom", panel.x), ("left", panel.y)):
                 axis = item.getAxis(side)
                 axis.setPen(pg.mkPen(fg))
@@ -348,46 +388,12 @@ class PlotsPanel(QWidget):
                 label.setText(label.text)
             item.legend.setBrush(pg.mkBrush(theme.plot_background + "c8"))
             item.legend.setPen(pg.mkPen(None))
+        self._titles()
         for curve in self.curves.values():
             self._style(curve)
         self._rebuild_agent_curves()
         self.set_overlays(self._overlays)  # in the new theme's colours
 
-    def render_image(self, header: list[str], columns: int = 3) -> QImage:
-        """The plots alone (no widgets), three to a row, under a header of title and parameter lines."""
-        width, height = EXPORT_SIZE
-        line = 26
-        top = 16 + line * len(header)
-        rows = -(-len(PANELS) // columns)
-        image = QImage(width * columns, top + height * rows, QImage.Format.Format_ARGB32)
-        image.fill(QColor(self.theme.plot_background))
-        painter = QPainter(image)
-        painter.setPen(QColor(self.theme.plot_foreground))
-        for i, text in enumerate(header):
-            font = QFont(self.font())
-            font.setPointSizeF(13 if i == 0 else 10)
-            font.setBold(i == 0)
-            painter.setFont(font)
-            painter.drawText(QRectF(12, 8 + i * line, image.width() - 24, line),
-                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
-        for i, panel in enumerate(PANELS):
-            cell = QRectF(width * (i % columns), top + height * (i // columns), width, height)
-            self._render_plot(painter, panel.key, cell)
-        painter.end()
-        return image
-
-    def _render_plot(self, painter: QPainter, key: str, cell: QRectF) -> None:
-        """Paint one plot laid out at the cell's size, whatever its size on screen (a plot in a hidden tab
-        has never been laid out); its on-screen layout is put back afterwards."""
-        item = self.plots[key].getPlotItem()
-        old = item.geometry()
-        item.setGeometry(QRectF(0, 0, cell.width(), cell.height()))
-        item.layout.activate()
-        painter.fillRect(cell, QColor(self.theme.plot_background))
-        item.scene().render(painter, cell, item.sceneBoundingRect())
-        item.setGeometry(old)
-        item.layout.activate()
-
     def save_png(self, path: str, header: list[str] | None = None) -> bool:
         """Write every plot, with a header, as one PNG; False when the file could not be written."""
-        return bool(self.render_image(header or []).save(str(path), "PNG"))
+        return bool(render_image(self, [p.key for p in PANELS], header or []).save(str(path), "PNG"))

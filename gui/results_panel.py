@@ -56,10 +56,16 @@ def extra_lines(result: marketeq.RunResult) -> list[str]:
     return lines
 
 
+ASSET_METRICS = ("S0", "mu0")  # per asset with several assets (marketeq.metrics_assets), not per agent
+
+
 def display_rows(rows: list[tuple[str, ...]], agent_names: list[str]) -> list[tuple[str, ...]]:
-    """The CLI's rows as the app shows them: ``J/2`` named after agent 2, no "± 0" on exact values."""
+    """The CLI's rows as the app shows them: ``J/2`` named after agent 2, several assets' ``S0/2`` after
+    asset 2, no "± 0" on exact values."""
     def name(metric: str) -> str:
         match = re.fullmatch(r"(\w+)/(\d+)", metric)
+        if match and match.group(1) in ASSET_METRICS:
+            return f"{match.group(1)} asset {match.group(2)}"
         if match and 1 <= int(match.group(2)) <= len(agent_names):
             return f"{match.group(1)} {match.group(2)}: {agent_names[int(match.group(2)) - 1]}"
         return metric

@@ -66,7 +66,11 @@ class Columns:
 
 @dataclass(frozen=True)
 class Curves:
-    """Market curves on the time grid: path means of sigma and mu, and one sample path (path 0)."""
+    """Market curves on the time grid: path means of sigma and mu, and one sample path (path 0).
+
+    Several assets (d > 1) add trailing axes: sigma (K+1, d, d), mu and S (K+1, d), phi and phidot
+    (K+1, N, d); :meth:`asset` picks what the plots draw of them.
+    """
 
     t: np.ndarray  # (K+1,)
     sigma: np.ndarray  # (K+1,)
@@ -75,6 +79,25 @@ class Curves:
     S_path: np.ndarray  # (K+1,)
     phi_path: np.ndarray  # (K+1, N)
     phidot_path: np.ndarray  # (K+1, N)
+
+    @property
+    def n_assets(self) -> int:
+        return 1 if np.ndim(self.sigma) < 3 else int(self.sigma.shape[-1])
+
+    def asset(self, i: int, entry: tuple[int, int] = (0, 0)) -> Curves:
+        """One asset's curves (its return, price, holdings and rates) with the volatility matrix's entry
+        ``entry`` (row: asset, column: factor) as sigma; one-asset curves are returned as they are. Indices
+        beyond this run's assets fall back to its last (an overlaid run may have fewer)."""
+        d = self.n_assets
+        if d == 1:
+            return self
+        i, row, col = (min(k, d - 1) for k in (i, *entry))
+        return Curves(self.t, self.sigma[:, row, col], self.mu_mean[:, i], self.mu_path[:, i], self.S_path[:, i],
+                      self.phi_path[..., i], self.phidot_path[..., i])
+
+    def sigma_diagonal(self) -> np.ndarray:
+        """(K+1, d) the diagonal entries sigma_ii of several assets' volatility matrix; (K+1, 1) for one."""
+        return np.asarray(self.sigma)[:, None] if self.n_assets == 1 else np.diagonal(self.sigma, axis1=1, axis2=2)
 
     @classmethod
     def from_snapshot(cls, s: Snapshot) -> Curves:
