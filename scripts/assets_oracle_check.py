@@ -1,6 +1,6 @@
 """The several-asset matrix-Riccati oracle checked on a 3-asset, 10-agent market.
 
-    python scripts/assets_oracle_check.py [--scenario scenarios/proposed/assets_3_quadratic.toml]
+    python scripts/assets_oracle_check.py [--scenario scenarios/assets_3_quadratic.toml]
                                           [--paths 1000] [--quick] [--record]
 
 Prints, for the scenario's market: the volatility matrix and prices; Sigma_T = A; clearing; under grid
@@ -9,8 +9,7 @@ one-step residual of the agents' optimality conditions, the return identity as t
 and the Euler price against the closed form (all first order in dt); the regression check of optimality;
 the frictionless limit and its order; the one-asset and separable reductions; the solve time for N = 100,
 d = 3 (--quick: 200 paths in the refinement table). With --record, writes data/results/assets_oracle.json
-(rendered into docs/results.md by scripts/results_md.py). The scenario is read directly: marketeq.scenario
-does not read several assets yet.
+(rendered into docs/results.md by scripts/results_md.py).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +30,17 @@ from benchlib import Transcript, save_record  # noqa: E402
 from marketeq.oracles import assets_checks as checks  # noqa: E402
 from marketeq.oracles.frictionless_assets import FrictionlessAssets  # noqa: E402
 from marketeq.oracles.riccati_assets import RiccatiAssets  # noqa: E402
+from marketeq.scenario.assets import asset_arrays  # noqa: E402
+from marketeq.scenario_files import load_scenario  # noqa: E402
 
 TABLES: list[dict[str, Any]] = []
 
 
 def read_market(path: Path) -> dict[str, Any]:
-    """The oracle's arguments from a several-asset scenario file (the proposed format)."""
-    cfg = tomllib.loads(path.read_text())
-    market, agents = cfg["market"], cfg["agents"]
-    return {"gamma": [a["gamma"] for a in agents], "xi": [a["xi"] for a in agents], "A": market["A"],
-            "lam": cfg["frictions"]["lambda"], "supply": market["supply"], "beta": market["beta"],
-            "horizon": market["horizon"], "steps": market["steps"]}
+    """The oracle's arguments from a several-asset scenario file."""
+    arrays = asset_arrays(load_scenario(path))
+    return {"gamma": arrays.gamma, "xi": arrays.xi, "A": arrays.A, "lam": arrays.lam, "supply": arrays.supply,
+            "beta": arrays.beta, "horizon": arrays.horizon, "steps": arrays.steps}
 
 
 def table(caption: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -179,7 +177,7 @@ def speed() -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = ROOT / "scenarios" / "proposed" / "assets_3_quadratic.toml"
+    default = ROOT / "scenarios" / "assets_3_quadratic.toml"
     parser.add_argument("--scenario", type=Path, default=default)
     parser.add_argument("--paths", type=int, default=None, help="refinement table paths (default 1000)")
     parser.add_argument("--quick", action="store_true", help="200 paths in the refinement table")
