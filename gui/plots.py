@@ -341,8 +341,8 @@ class PlotsPanel(QWidget):
         diagonal = curves.sigma_diagonal()
         for i in range(d):
             key = f"sigma:diagonal {i}"
-            curve = self.curves.get(key) or self._curve(
-                "sigma", f"Σ{i + 1}{i + 1}", "faint", self.theme.series[(i + 1) % len(self.theme.series)], key=key)
+            color = self.theme.series[(i + 1) % len(self.theme.series)]
+            curve = self.curves.get(key) or self._curve("sigma", f"Σ{i + 1}{i + 1}", "faint", color, key=key)
             curve.setData(curves.t, diagonal[:, i], connect="finite")
 
     @staticmethod

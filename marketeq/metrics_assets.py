@@ -20,7 +20,7 @@ ASSET_DESCRIPTIONS: dict[str, str] = {
     "S0/i": "asset i's initial price S_0 (mean over paths)",
     "mu0/i": "asset i's expected return at t = 0 (mean over paths)",
     "sigma0/i,j": "asset i's loading on factor j at t = 0 (mean over paths)",
-    "oracle/sigma_sup_rel_error": "sup over t_k < T and entries of |Sigma_k - Sigma*_k|, relative to max |Sigma*_k|",
+    "oracle/sigma_sup_rel_error": "sup over t_k < T and entries of |Sigma_k - Sigma*_k| / max |Sigma*_k|",
     "oracle/mu0_rel_error": "max over assets of |mu_0 - mu*_0|, relative to max |mu*_0|",
     "oracle/rates_rel_mse": "mean of |phidot - phidot*|^2 over steps, paths, agents and assets / mean |phidot*|^2",
 }

@@ -100,7 +100,8 @@ MALFORMED = {
     "Xi not summing to zero": (edit(THREE, "xi = [[22.0,", "xi = [[23.0,"), "agents.xi", "zero matrix"),
     "Xi a number": (edit(THREE, XI_0, "xi = 1.0"), "agents[0].xi", "3 x 3 matrix"),
     "Xi of the wrong size": (edit(TWO, "assets = 2", "assets = 3").replace(
-        "alpha = [[1.0, 0.0],\n         [0.0, 0.6]]", "alpha = [[1.0, 0.0, 0.0], [0.0, 0.6, 0.0], [0.0, 0.0, 1.0]]")
+        "alpha = [[1.0, 0.0],\n         [0.0, 0.6]]",
+        "alpha = [[1.0, 0.0, 0.0], [0.0, 0.6, 0.0], [0.0, 0.0, 1.0]]")
         .replace("beta = [2.0, 1.0]", "beta = [2.0, 1.0, 1.0]")
         .replace("supply = [1.0, 2.0]", "supply = [1.0, 2.0, 1.0]")
         .replace("lambda = [1e-2, 5e-2]", "lambda = 1e-2"), "agents[0].xi", "3 x 3 matrix"),

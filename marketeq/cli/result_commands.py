@@ -51,7 +51,8 @@ def _assets_json(result) -> dict[str, Any]:  # noqa: ANN001 - a RunResult
     d, m = result.scenario.n_assets, result.metrics
     value = lambda key: m[key].value if key in m else None  # noqa: E731
     out: dict[str, Any] = {
-        "assets": d, "S0": [value(f"S0/{i + 1}") for i in range(d)], "mu0": [value(f"mu0/{i + 1}") for i in range(d)],
+        "assets": d, "S0": [value(f"S0/{i + 1}") for i in range(d)],
+        "mu0": [value(f"mu0/{i + 1}") for i in range(d)],
         "sigma0": [[value(f"sigma0/{i + 1},{j + 1}") for j in range(d)] for i in range(d)]}
     if result.paths is not None:
         p = result.paths

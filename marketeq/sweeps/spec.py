@@ -67,7 +67,8 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _xi_scale(scenario: Scenario, factor: float) -> Scenario:
     """Every agent's xi times ``factor`` (the xi still sum to 0)."""
-    return scenario.replace(**{f"agents[{i}].xi": a.xi * factor for i, a in enumerate(scenario.agents)})
+    scaled = (lambda xi: (np.asarray(xi) * factor).tolist())  # noqa: E731 - a number, or an asset matrix
+    return scenario.replace(**{f"agents[{i}].xi": scaled(a.xi) for i, a in enumerate(scenario.agents)})
 
 
 def _gamma_spread(scenario: Scenario, spread: float) -> Scenario:
