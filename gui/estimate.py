@@ -21,6 +21,9 @@ def scenario_summary(scenario: marketeq.Scenario) -> str:
 
 def estimate_text(scenario: marketeq.Scenario, seconds_per_iteration: float | None = None) -> str:
     """What a run of ``scenario`` will cost: iterations, peak memory and, when known, time."""
+    if scenario.n_assets > 1:  # no solver runs several assets yet: Run would be refused
+        return (f"{scenario.n_assets} assets: the solvers handle one asset so far; open the result of "
+                "'marketeq oracle' to see this market's exact equilibrium")
     need = estimate_memory(scenario).peak
     text = f"{scenario.solver.total_iterations} iterations, about {need / 2**30:.2g} GiB of memory"
     if seconds_per_iteration is not None and math.isfinite(seconds_per_iteration):

@@ -114,3 +114,11 @@ def test_the_form_holds_a_several_asset_scenario(qtbot):
 def test_per_asset_metrics_are_named_after_the_asset():
     rows = [("S0/2", "0.3", ""), ("mu0/1", "0.1", ""), ("J/1", "-1", "")]
     assert [r[0] for r in display_rows(rows, ["cautious"])] == ["S0 asset 2", "mu0 asset 1", "J 1: cautious"]
+
+
+def test_the_estimate_line_says_that_no_solver_runs_several_assets():
+    from gui.estimate import estimate_text
+
+    text = estimate_text(scenario("assets_3_quadratic"))
+    assert text.startswith("3 assets:") and "marketeq oracle" in text
+    assert "GiB" in estimate_text(marketeq.load_scenario(SCENARIOS / "quickstart.toml"))
