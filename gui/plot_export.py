@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
-if TYPE_CHECKING:
-    from gui.plots import PlotsPanel
-
+# The panel is gui.plots.PlotsPanel, which imports this module: named, not imported (no cycle, not even one
+# for type checking; tests/test_layers.py counts those too).
+PlotsPanel = Any
 EXPORT_SIZE = (640, 420)  # pixels per plot in an exported PNG
 
 
