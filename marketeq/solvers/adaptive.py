@@ -96,11 +96,17 @@ class Level:
         """Start from the coarser grid's answer: the same policy (a function of time) and its volatility
         interpolated onto this grid."""
         self.policy.load_state_dict(coarser.policy.state_dict())
-        coarse = coarser.market.sigma.double()
-        fine = torch.empty(self.model.n_steps + 1, dtype=torch.float64, device=coarse.device)
-        fine[0::2], fine[1::2] = coarse, 0.5 * (coarse[:-1] + coarse[1:])
-        self.market.sigma.copy_(fine.to(self.market.sigma.dtype))
+        self.market.sigma.copy_(_halve_steps(coarser.market.sigma.double()).to(self.market.sigma.dtype))
         self.market.s0.copy_(coarser.market.s0)
+        if coarser.last_valid is not None:  # the first round's change is measured from the coarser answer
+            self.last_valid = tuple(_halve_steps(torch.as_tensor(x)).numpy() for x in coarser.last_valid)
+
+
+def _halve_steps(coarse: Tensor) -> Tensor:
+    """Values on a grid of K steps, linearly interpolated onto the grid of 2K steps."""
+    fine = torch.empty(2 * coarse.shape[0] - 1, dtype=coarse.dtype, device=coarse.device)
+    fine[0::2], fine[1::2] = coarse, 0.5 * (coarse[:-1] + coarse[1:])
+    return fine
 
 
 class AdaptiveLinkSolver(Solver):

@@ -153,6 +153,9 @@ class AndersonMixer:
         if len(self.xs) < 2:
             return fx.double()
         X, F = torch.stack(self.xs), torch.stack(self.fs)
+        if not bool(torch.isfinite(F).all()):  # nothing to extrapolate from; LAPACK refuses non-finite input
+            self.xs, self.fs = self.xs[-1:], self.fs[-1:]
+            return fx.double()
         G = F - X
         dG, dF = (G[1:] - G[:-1]).T, (F[1:] - F[:-1]).T
         coef = torch.linalg.lstsq(dG, G[-1].unsqueeze(1), driver="gelsd").solution[:, 0]

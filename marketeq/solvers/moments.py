@@ -53,10 +53,12 @@ def linear_moments(model: MarketModel, A: Tensor, a: Tensor, b: Tensor, dt: floa
     forcing = torch.cat([b.unsqueeze(-1), a.unsqueeze(-1) * w_sens.to(a.dtype).unsqueeze(1)], dim=-1)
     state = torch.zeros(n, n_steps + 1, dtype=a.dtype, device=a.device)
     states, rates = [], []
-    for k in range(n_points):
-        rate = torch.addmm(forcing[k], A[k], state)
+    # unbind once: indexing inside the loop would make autograd write a full-size zero gradient per step
+    for k, (force_k, A_k) in enumerate(zip(forcing.unbind(0), A.unbind(0), strict=True)):
+        rate = torch.addmm(force_k, A_k, state)
         states.append(state), rates.append(rate)
-        state = state + dt * rate
+        if k < n_steps:
+            state = state + dt * rate
     states_t, rates_t = torch.stack(states), torch.stack(rates)
     return LinearMoments(states_t[..., 0], states_t[..., 1:], rates_t[..., 0], rates_t[..., 1:])
 
