@@ -22,8 +22,7 @@ give the standard errors.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -34,22 +33,11 @@ from marketeq.model.brownian import Brownian, BrownianSource, stream_seed
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths
 from marketeq.results import GapReport, RunResult, mean_se
+from marketeq.runtime import torch_threads
 from marketeq.solvers.networks import Scales
 
 DEFAULT_ITERATIONS = 200
 MINIBATCH = 512  # paths per training iteration and per evaluation chunk
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run on one intra-op thread: the tensors here are small (512 x N x 16), and on 2 shared cores torch's
-    second thread made a quickstart gap 9x slower (64 s instead of 7 s, 60 iterations, 1000 paths)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def best_response_gap(model: MarketModel, train: Paths, evaluate: Paths, iterations: int = DEFAULT_ITERATIONS,
@@ -64,7 +52,7 @@ def best_response_gap(model: MarketModel, train: Paths, evaluate: Paths, iterati
     whose best response to a market linear in the state is linear. ``progress(done, iterations)`` is called
     after each training iteration.
     """
-    with _one_thread():
+    with torch_threads(1):
         return _best_response_gap(model, train, evaluate, iterations, hidden, lr, seed, agents, training,
                                   progress)
 

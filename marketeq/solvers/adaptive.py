@@ -20,18 +20,21 @@ from torch import Tensor, nn
 from marketeq.model.brownian import Brownian, BrownianSource, moment_matched, refine, stream_seed
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths, RatesFn, price_path, roll_holdings, simulate
-from marketeq.runtime import Runtime
+from marketeq.runtime import Runtime, torch_threads
 from marketeq.scenario import Scenario
 from marketeq.solvers.base import Solver
 from marketeq.solvers.fixed_point import (
     FIELDS,
     AndersonMixer,
     RoundCheck,
+    expected_s0,
     fit_volatility,
     interval_sigma,
     solve_volatility,
+    volatility_pass,
     welfare,
 )
+from marketeq.solvers.moments import expected_welfare, feedback, linear_moments, return_slopes
 from marketeq.solvers.implied import implied_mu
 from marketeq.solvers.losses import StateProjection, clearing_error, implied_rates, terminal_error
 from marketeq.solvers.networks import PolicyNet
@@ -61,7 +64,11 @@ class Level:
 
     def __init__(self, model: MarketModel, train: Brownian, valid: Brownian, hidden: list[int]) -> None:
         self.model, self.train, self.valid = model, train, valid
-        self.policy = PolicyNet(model, hidden, model.cost.q != 2.0).to(model.device, model.dtype)
+        # A linear policy (quadratic costs) has its objective and market in closed form (solvers.moments), in
+        # float64: the optimum's controllable part is small beside the objective, and float32 hid it.
+        self.linear = model.cost.q == 2.0
+        self.policy = PolicyNet(model, hidden, not self.linear).to(
+            model.device, torch.float64 if self.linear else model.dtype)
         self.market = GridMarket(model.n_steps + 1, model.alpha, model.frictionless_s0).to(model.device,
                                                                                              model.dtype)
         self.mixer = AndersonMixer(positive=True)
@@ -71,11 +78,12 @@ class Level:
     def rates(self, times: Tensor | None = None) -> RatesFn:
         """Zero-sum rates on ``times`` (default: this grid): clearing is part of the policy, not a penalty."""
         policy = self.policy
-        times = self.model.times if times is None else times
+        dtype = next(policy.parameters()).dtype
+        times = (self.model.times if times is None else times).to(dtype)
         gains = policy.grid_gains(times)
 
         def rates(k: int, D: Tensor, W: Tensor) -> Tensor:
-            r = policy(times[k], D, W, gains[k])
+            r = policy(times[k], D.to(dtype), W.to(dtype), gains[k]).to(D.dtype)
             return r - r.mean(-1, keepdim=True)
 
         return rates
@@ -88,11 +96,17 @@ class Level:
         """Start from the coarser grid's answer: the same policy (a function of time) and its volatility
         interpolated onto this grid."""
         self.policy.load_state_dict(coarser.policy.state_dict())
-        coarse = coarser.market.sigma.double()
-        fine = torch.empty(self.model.n_steps + 1, dtype=torch.float64, device=coarse.device)
-        fine[0::2], fine[1::2] = coarse, 0.5 * (coarse[:-1] + coarse[1:])
-        self.market.sigma.copy_(fine.to(self.market.sigma.dtype))
+        self.market.sigma.copy_(_halve_steps(coarser.market.sigma.double()).to(self.market.sigma.dtype))
         self.market.s0.copy_(coarser.market.s0)
+        if coarser.last_valid is not None:  # the first round's change is measured from the coarser answer
+            self.last_valid = tuple(_halve_steps(torch.as_tensor(x)).numpy() for x in coarser.last_valid)
+
+
+def _halve_steps(coarse: Tensor) -> Tensor:
+    """Values on a grid of K steps, linearly interpolated onto the grid of 2K steps."""
+    fine = torch.empty(2 * coarse.shape[0] - 1, dtype=coarse.dtype, device=coarse.device)
+    fine[0::2], fine[1::2] = coarse, 0.5 * (coarse[:-1] + coarse[1:])
+    return fine
 
 
 class AdaptiveLinkSolver(Solver):
@@ -127,6 +141,9 @@ class AdaptiveLinkSolver(Solver):
     # --- the agents ------------------------------------------------------------------------------------
     def _objective(self, level: Level) -> Tensor:
         m, b = level.model, level.train
+        if level.linear:
+            mom = linear_moments(m, *feedback(m, level.policy, m.times.double()), m.dt)
+            return -expected_welfare(m, level.market.sigma, mom) / (m.n_agents * m.horizon)
         phi, phidot = roll_holdings(m, b.W, level.rates())
         return -welfare(m, level.market.sigma, phi, phidot, b.W).mean() / (m.n_agents * m.horizon)
 
@@ -171,11 +188,17 @@ class AdaptiveLinkSolver(Solver):
     @torch.no_grad()
     def _market_step(self, level: Level) -> dict[str, Tensor]:
         m, b = level.model, level.train
-        phi, _ = roll_holdings(m, b.W, level.rates())
-        if self.identity:
+        if level.linear:
+            mom = linear_moments(m, *feedback(m, level.policy, m.times.double()), m.dt)
+            A_mean, slopes = return_slopes(m, mom)
+            sigma = volatility_pass(m, slopes).clamp_min(SIGMA_FLOOR * m.alpha)
+            s0 = expected_s0(m, sigma, A_mean)
+        elif self.identity:
+            phi, _ = roll_holdings(m, b.W, level.rates())
             sigma, s0 = solve_volatility(m, phi, b.W, b.dW)
             sigma = sigma.clamp_min(SIGMA_FLOOR * m.alpha)
         else:
+            phi, _ = roll_holdings(m, b.W, level.rates())
             sigma, s0 = self._iterate_volatility(level, phi)
         old = level.market.sigma.double().clone()  # .double() of a float64 buffer is the buffer itself
         # The fixed-point residual: how far the market the agents' optimum implies is from the one they faced.
@@ -252,6 +275,11 @@ class AdaptiveLinkSolver(Solver):
         return False if ran else None
 
     def _train(self) -> None:
+        # Every operation here is on small tensors (a few thousand numbers): one thread is fastest.
+        with torch_threads(1):
+            self._train_levels()
+
+    def _train_levels(self) -> None:
         for index, level in enumerate(self.levels):
             self.reached = index + 1
             if index:

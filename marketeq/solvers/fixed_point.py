@@ -94,26 +94,44 @@ def solve_volatility(model: MarketModel, phi: Tensor, W: Tensor, dW: Tensor) -> 
     """
     phi, W, dW = phi.double(), W.double(), dW.double()
     weights = (model.identity_weights * model.gamma).double()
-    exposure = float((weights * model.xi.double()).sum())
-    n_steps, dt = model.n_steps, model.dt
     design = torch.cat([torch.ones_like(dW[:, :1]), dW], dim=1)
     A = phi @ weights  # (B, K+1)
     slopes = torch.linalg.lstsq(design, A - A.mean(0), driver="gelsd").solution[1:]  # (K, K+1): dA_j / d dW_k
-    steps = torch.arange(n_steps + 1, device=A.device)
-    slopes = slopes * (steps[None, :] > steps[:n_steps, None])
-    sigma = torch.empty(n_steps + 1, dtype=torch.float64, device=A.device)
+    sigma = volatility_pass(model, slopes)
+    mu = sigma**2 * A + sigma * identity_exposure(model) * W
+    s0 = (model.beta * model.horizon + model.alpha * W[:, -1] - mu[:, :-1].sum(1) * model.dt
+          - dW @ sigma[1:]).mean()
+    return sigma, s0
+
+
+def identity_exposure(model: MarketModel) -> float:
+    """``X = sum_n w_n gamma_n xi_n``: the return identity's loading on ``W``."""
+    return float((model.identity_weights * model.gamma * model.xi).double().sum())
+
+
+def volatility_pass(model: MarketModel, slopes: Tensor) -> Tensor:
+    """The backward pass of :func:`solve_volatility`: ``sigma`` (K+1,) from the sensitivities ``slopes``
+    (K, K+1) of the holdings term ``A_j`` to the increments ``dW_k`` (entries with ``k >= j`` are ignored)."""
+    exposure = identity_exposure(model)
+    n_steps, dt = model.n_steps, model.dt
+    steps = torch.arange(n_steps + 1, device=slopes.device)
+    slopes = slopes.double() * (steps[None, :] > steps[:n_steps, None])
+    sigma = torch.empty(n_steps + 1, dtype=torch.float64, device=slopes.device)
     sigma[n_steps] = model.alpha
-    later = torch.zeros(n_steps, dtype=torch.float64, device=A.device)  # sum_{j > k+1} dmu_j / d dW_k, k < K-1
+    later = torch.zeros(n_steps, dtype=torch.float64, device=slopes.device)  # sum_{j>k+1} dmu_j / d dW_k
     for k in range(n_steps - 2, -1, -1):
         j = k + 2
         if j <= n_steps - 1:  # mu_j with j <= K-1 enters the Euler sum; add its sensitivity to every earlier dW
             later[: j] += sigma[j] ** 2 * slopes[: j, j] + sigma[j] * exposure
         sigma[k + 1] = (model.alpha - dt * later[k]) / (1.0 + dt * exposure)
     sigma[0] = first_point(sigma[1:])
-    mu = sigma**2 * A + sigma * exposure * W
-    s0 = (model.beta * model.horizon + model.alpha * W[:, -1] - mu[:, :-1].sum(1) * dt
-          - dW @ sigma[1:]).mean()
-    return sigma, s0
+    return sigma
+
+
+def expected_s0(model: MarketModel, sigma: Tensor, A_mean: Tensor) -> Tensor:
+    """The initial price that meets the terminal condition in expectation: ``beta T - sum_j E mu_j dt`` with
+    ``E mu_j = sigma_j^2 E A_j`` (the ``W`` term has mean zero)."""
+    return model.beta * model.horizon - (sigma[:-1] ** 2 * A_mean[:-1]).sum() * model.dt
 
 
 class AndersonMixer:
@@ -135,6 +153,9 @@ class AndersonMixer:
         if len(self.xs) < 2:
             return fx.double()
         X, F = torch.stack(self.xs), torch.stack(self.fs)
+        if not bool(torch.isfinite(F).all()):  # nothing to extrapolate from; LAPACK refuses non-finite input
+            self.xs, self.fs = self.xs[-1:], self.fs[-1:]
+            return fx.double()
         G = F - X
         dG, dF = (G[1:] - G[:-1]).T, (F[1:] - F[:-1]).T
         coef = torch.linalg.lstsq(dG, G[-1].unsqueeze(1), driver="gelsd").solution[:, 0]

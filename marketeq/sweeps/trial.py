@@ -69,16 +69,10 @@ def run_trial(trial: Trial, directory: str | os.PathLike[str]) -> dict[str, Any]
 @contextlib.contextmanager
 def trial_threads(count: int = TRIAL_THREADS) -> Iterator[None]:
     """Torch and BLAS limited to ``count`` threads inside the block, as every trial runs."""
-    import torch
-    from threadpoolctl import threadpool_limits
+    from marketeq.runtime import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        with threadpool_limits(limits=count):
-            yield
-    finally:
-        torch.set_num_threads(before)
+    with torch_threads(count):
+        yield
 
 
 def failed_result(trial: Trial, error: BaseException, wall_time_s: float = math.nan) -> RunResult:

@@ -1,0 +1,65 @@
+"""The closed-form expectations of a linear policy equal the sample means over moment-matched paths."""
+
+from __future__ import annotations
+
+import torch
+
+from marketeq.model.brownian import BrownianSource, moment_matched
+from marketeq.model.market import MarketModel
+from marketeq.model.rollout import roll_holdings
+from marketeq.solvers.fixed_point import expected_s0, solve_volatility, volatility_pass, welfare
+from marketeq.solvers.moments import expected_welfare, feedback, linear_moments, return_slopes
+from marketeq.solvers.networks import PolicyNet
+
+
+def _linear_setup(quickstart, paths: int):
+    model = MarketModel.from_scenario(quickstart.replace(**{"market.steps": 24}), "cpu", torch.float64)
+    torch.manual_seed(1)
+    policy = PolicyNet(model, [8, 8], nonlinear=False).double()
+    for param in policy.parameters():  # a policy far from zero, so every term of the objective matters
+        param.data.normal_(0.0, 0.3)
+    brownian = moment_matched(BrownianSource(3, model.n_steps, model.dt, model.device, torch.float64).draw(paths),
+                              model.dt)
+    times = model.times.double()
+    gains = policy.grid_gains(times)
+
+    def rates(k, D, W):
+        r = policy(times[k], D, W, gains[k])
+        return r - r.mean(-1, keepdim=True)
+
+    phi, phidot = roll_holdings(model, brownian.W, rates)
+    return model, policy, brownian, phi, phidot
+
+
+def test_expected_welfare_is_the_mean_over_moment_matched_paths(quickstart):
+    model, policy, brownian, phi, phidot = _linear_setup(quickstart, 40)
+    sigma = torch.linspace(1.4, 1.0, model.n_steps + 1, dtype=torch.float64)
+    sampled = welfare(model, sigma, phi, phidot, brownian.W).mean()
+    moments = linear_moments(model, *feedback(model, policy, model.times.double()), model.dt)
+    exact = expected_welfare(model, sigma, moments)
+    assert abs(float(sampled - exact)) < 1e-10 * abs(float(exact))
+    # and the same holdings: the moments' mean is the paths' mean
+    assert float((phi.mean(0) - model.phibar - moments.mean).abs().max()) < 1e-10
+
+
+def test_exact_market_equals_the_regression_on_moment_matched_paths(quickstart):
+    model, policy, brownian, phi, _ = _linear_setup(quickstart, 40)
+    sigma_paths, s0_paths = solve_volatility(model, phi, brownian.W, brownian.dW)
+    moments = linear_moments(model, *feedback(model, policy, model.times.double()), model.dt)
+    mean, slopes = return_slopes(model, moments)
+    sigma = volatility_pass(model, slopes)
+    assert float((sigma - sigma_paths).abs().max()) < 1e-9
+    assert abs(float(expected_s0(model, sigma, mean) - s0_paths)) < 1e-9
+
+
+def test_raw_paths_differ_from_the_expectation_where_matched_ones_do_not(quickstart):
+    """The check above is not vacuous: on unmatched paths the sample mean misses the expectation."""
+    model, policy, _, _, _ = _linear_setup(quickstart, 40)
+    raw = BrownianSource(3, model.n_steps, model.dt, model.device, torch.float64).draw(80)
+    times = model.times.double()
+    gains = policy.grid_gains(times)
+    phi, phidot = roll_holdings(model, raw.W, lambda k, D, W: (r := policy(times[k], D, W, gains[k]))
+                                - r.mean(-1, keepdim=True))
+    sigma = torch.ones(model.n_steps + 1, dtype=torch.float64)
+    exact = expected_welfare(model, sigma, linear_moments(model, *feedback(model, policy, times), model.dt))
+    assert abs(float(welfare(model, sigma, phi, phidot, raw.W).mean() - exact)) > 1e-6 * abs(float(exact))
