@@ -226,8 +226,8 @@ def result_gap(result: RunResult, iterations: int = DEFAULT_ITERATIONS, *, train
 
     When the run's market can be rebuilt (oracle results; solvers from their stored weights) the best
     responses train on fresh paths of the seeded "gap" stream (``train_paths``, default ``TRAIN_FACTOR`` times
-    the test set within ``MAX_NUMBERS``), are selected on as many further fresh paths as the test set, and are
-    evaluated on all the test paths. Otherwise the test paths are split: the first half trains (its last
+    the test set within ``MAX_NUMBERS``), are selected on as many further fresh paths as the test set (within
+    the same budget, at least a quarter of it), and are evaluated on all the test paths. Otherwise the test paths are split: the first half trains (its last
     quarter validates), the second half evaluates. ``GapReport.training`` says which was done.
     """
     if result.paths is None:
@@ -243,13 +243,14 @@ def result_gap(result: RunResult, iterations: int = DEFAULT_ITERATIONS, *, train
     if market is not None:
         fits = int(MAX_NUMBERS // ((model.n_steps + 1) * (model.n_agents + 4)))  # phi, phidot, W, mu, sigma, S
         n_train = train_paths or max(n_stored, min(TRAIN_FACTOR * n_stored, fits))
+        n_valid = min(n_stored, max(fits, n_stored // 4))  # past the budget (many agents), a quarter
         source = BrownianSource(stream_seed(seed, "gap"), model.n_steps, model.dt, model.device, model.dtype)
         with torch.no_grad():
             train = market(source.draw(n_train)).numpy()
-            validate = market(source.draw(n_stored)).numpy()
+            validate = market(source.draw(n_valid)).numpy()
         evaluate = stored
         training = (f"{n_train} fresh paths (seeded 'gap' stream) of the rebuilt market, the iterate kept on "
-                    f"{n_stored} more")
+                    f"{n_valid} more")
     else:
         if n_stored < 8:
             raise ValueError(f"the run has {n_stored} test paths: too few to split into training, validation "
