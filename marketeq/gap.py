@@ -227,8 +227,9 @@ def result_gap(result: RunResult, iterations: int = DEFAULT_ITERATIONS, *, train
     When the run's market can be rebuilt (oracle results; solvers from their stored weights) the best
     responses train on fresh paths of the seeded "gap" stream (``train_paths``, default ``TRAIN_FACTOR`` times
     the test set within ``MAX_NUMBERS``), are selected on as many further fresh paths as the test set (within
-    the same budget, at least a quarter of it), and are evaluated on all the test paths. Otherwise the test paths are split: the first half trains (its last
-    quarter validates), the second half evaluates. ``GapReport.training`` says which was done.
+    the same budget, at least a quarter of it), and are evaluated on all the test paths. Otherwise the test
+    paths are split: the first half trains (its last quarter validates), the second half evaluates.
+    ``GapReport.training`` says which was done.
     """
     if result.paths is None:
         raise ValueError(f"the run has no test-set paths (status {result.status}): nothing to evaluate")
@@ -241,7 +242,7 @@ def result_gap(result: RunResult, iterations: int = DEFAULT_ITERATIONS, *, train
     market = rebuild_market(result, model)
     validate = None
     if market is not None:
-        fits = int(MAX_NUMBERS // ((model.n_steps + 1) * (model.n_agents + 4)))  # phi, phidot, W, mu, sigma, S
+        fits = int(MAX_NUMBERS // ((model.n_steps + 1) * (model.n_agents + 4)))  # phi, phidot, W, mu, sigma
         n_train = train_paths or max(n_stored, min(TRAIN_FACTOR * n_stored, fits))
         n_valid = min(n_stored, max(fits, n_stored // 4))  # past the budget (many agents), a quarter
         source = BrownianSource(stream_seed(seed, "gap"), model.n_steps, model.dt, model.device, model.dtype)

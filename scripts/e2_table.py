@@ -41,8 +41,8 @@ METHODS = ("solver", "PDE", "leading order")
 
 
 def headline(paths: Paths, s0: float) -> dict[str, float]:
-    return {"sigma_0": float(paths.sigma[:, 0].double().mean()), "mu_0": float(paths.mu[:, 0].double().mean()),
-            "S_0": s0}
+    return {"sigma_0": float(paths.sigma[:, 0].double().mean()),
+            "mu_0": float(paths.mu[:, 0].double().mean()), "S_0": s0}
 
 
 def one_seed(scenario: marketeq.Scenario, seed: int, output: Path | None) -> dict[str, Any]:

@@ -121,8 +121,9 @@ def test_the_kept_iterate_does_not_lose_out_of_sample_at_an_equilibrium(market):
     """Few training paths: the last iterate over-fits them and loses on the test paths at the Riccati
     equilibrium; the iterate kept on validation paths does not, and still finds a perturbed policy's gap."""
     model, oracle = market
-    train, valid, test = (scaled_policy_paths(model, oracle, brownian_test_set(seed, n, model.n_steps, model.dt),
-                                              1.0) for seed, n in ((1, 150), (3, 1000), (2, 2000)))
+    train, valid, test = (scaled_policy_paths(model, oracle, brownian_test_set(seed, n, model.n_steps,
+                                                                               model.dt), 1.0)
+                          for seed, n in ((1, 150), (3, 1000), (2, 2000)))
     last = best_response_gap(model, train, test, 60, select=False)
     assert last.total_gap < -3 * last.total_gap_se and last.valid_paths == 0
     assert np.all(last.selected == 60)
