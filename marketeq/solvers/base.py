@@ -223,7 +223,7 @@ class Solver(Checkpointing, ABC):
             if decay:
                 self._decay_lr(i, iterations)
             try:
-                losses = self._finite(self._step(step_fn, i))
+                losses = self._finite(self._one_iteration(step_fn, i))
             except NonFinite as exc:
                 i = self._roll_back(str(exc))
                 resumed = False
@@ -241,7 +241,7 @@ class Solver(Checkpointing, ABC):
         self._events.on_event(PhaseEnded(round_index, phase, losses))
         return losses
 
-    def _step(self, step_fn: Callable[[int], dict[str, torch.Tensor]], i: int) -> dict[str, float]:
+    def _one_iteration(self, step_fn: Callable[[int], dict[str, torch.Tensor]], i: int) -> dict[str, float]:
         """One iteration's losses, through stop points when the solver allows and iterations are long."""
         started = time.perf_counter()
         if self.stops_within_iterations and self._last_step_s >= STOP_WITHIN_AFTER_S:
