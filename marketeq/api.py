@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -69,7 +69,8 @@ def _runtime(scenario: Scenario, device: str | None, seed: int | None) -> tuple[
 def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunControl | None = None, *,
           device: str | None = None, seed: int | None = None,
           checkpoint: str | os.PathLike[str] | None = None,
-          resume: str | os.PathLike[str] | None = None) -> RunResult:
+          resume: str | os.PathLike[str] | None = None,
+          partial: Callable[[RunResult], None] | None = None) -> RunResult:
     """Train the scenario's solver, evaluate it on the seeded test set and compare it with its oracle.
 
     Args:
@@ -77,6 +78,9 @@ def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunCo
             every ``solver.checkpoint_every`` iterations and when a stop is requested; None keeps none.
         resume: a checkpoint file to continue from: the run ends as the one that wrote it would have
             (bitwise on CPU). Checkpoints then go on to ``checkpoint``, by default the same file.
+        partial: called with a stopped run's result before its test-set evaluation (history and weights;
+            no paths or metrics), so that a front-end can put it on disk at once: with a thousand agents
+            the evaluation takes most of a minute.
 
     Raises:
         ScenarioError: the run would not fit in the available memory (names the sizes to reduce).
@@ -104,6 +108,15 @@ def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunCo
                              checkpoint=sink)
     except ResumeError as exc:
         raise resume_failed(resume, exc) from None
+    def result(**fields: Any) -> RunResult:
+        return RunResult(
+            scenario=scenario, scenario_toml=scenario_to_toml(scenario), solver=solver.name,
+            provenance=run_provenance, history=solver.history.columns(), weights=solver.weights(),
+            wall_time_s=time.perf_counter() - started + solver.resumed_elapsed_s, **fields)
+
+    if outcome.status == "interrupted" and partial is not None:
+        partial(result(status="interrupted", message=f"{outcome.message}; not evaluated on the test set",
+                       paths=None, metrics={}))
     test = _test_set(scenario, runtime, model)
     paths = solver.evaluate(test).numpy()
     # A stopped run goes to disk first: the oracle's roll-out of every agent comes after, in with_oracle, so
@@ -112,14 +125,10 @@ def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunCo
     status, message, metrics = _assess(model, paths, reference, outcome.status, outcome.message)
     if metrics:
         metrics.update({name: Metric(value) for name, value in solver.convergence().items()})
-    return RunResult(
-        scenario=scenario, scenario_toml=scenario_to_toml(scenario), solver=solver.name,
-        status=status, message=message, provenance=run_provenance,
-        history=solver.history.columns(), paths=paths, metrics=metrics,
-        oracle_name=reference[0] if reference else None, oracle_paths=reference[1] if reference else None,
-        oracle_metrics=oracle_metrics(scenario, reference[1]) if reference else {},
-        weights=solver.weights(), wall_time_s=time.perf_counter() - started + solver.resumed_elapsed_s,
-    )
+    return result(status=status, message=message, paths=paths, metrics=metrics,
+                  oracle_name=reference[0] if reference else None,
+                  oracle_paths=reference[1] if reference else None,
+                  oracle_metrics=oracle_metrics(scenario, reference[1]) if reference else {})
 
 
 def with_oracle(result: RunResult) -> RunResult:

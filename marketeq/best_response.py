@@ -17,6 +17,7 @@ from marketeq.model.rollout import Paths, paths_to_torch
 from marketeq.solvers.networks import Scales
 
 KNOTS = 8  # knots of the piecewise-linear time dependence of the feedback gains
+AGENT_AXIS = {"coef": 1}  # the agent axis of each parameter (0 when not listed)
 
 
 class BestResponse(nn.Module):
@@ -49,6 +50,14 @@ class BestResponse(nn.Module):
             self.w2 = uniform(n_agents, hidden, hidden, fan_in=hidden)
             self.b2 = uniform(n_agents, hidden, fan_in=hidden)
             self.w3 = nn.Parameter(torch.zeros(n_agents, hidden, **kw))
+
+    @torch.no_grad()
+    def take(self, other: BestResponse, agents: Tensor) -> None:
+        """Copy ``other``'s parameters of the agents where ``agents`` (N,) is True; keep the others."""
+        for (name, mine), theirs in zip(self.named_parameters(), other.parameters(), strict=True):
+            axis = AGENT_AXIS.get(name, 0)
+            mask = agents.view([-1 if i == axis else 1 for i in range(mine.dim())])
+            mine.copy_(torch.where(mask, theirs, mine))
 
     def precompute(self, static: Tensor) -> list[tuple[Tensor, Tensor, Tensor | None]]:
         """static (B, K+1, N, F) -> per step k < K: linear part (B, N), gain on e (N,) and first-layer input

@@ -171,6 +171,8 @@ class GapReport:
     eval_paths: int
     training: str  # where the training paths came from
     wall_time_s: float = float("nan")
+    selected: np.ndarray | None = None  # per agent, the training iteration kept (0: the run's own policy)
+    valid_paths: int = 0  # paths that chose the kept iteration (0: none, the last iteration kept)
 
     @property
     def ratio(self) -> float:

@@ -79,6 +79,7 @@ STEPS = (
     Step("compare_e1", "paper_compare.py", ("e1",), ("e1", "--quick"), ("compare_e1",)),
     Step("compare_e2", "paper_compare.py", ("e2",), ("e2", "--quick"), ("compare_e2",)),
     Step("compare_e3", "paper_compare.py", ("e3",), ("e3", "--quick"), ("compare_e3",)),
+    Step("e2_table", "e2_table.py", (), ("--quick", "--seeds", "0"), ("e2_table",)),
     Step("pde_convergence", "pde_convergence.py", (), ("--quick",), ("pde_convergence",)),
 )
 

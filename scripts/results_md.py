@@ -32,6 +32,7 @@ ORDER = [
     "bench_memory",
     "family_adaptive",
     "pde_convergence",
+    "e2_table",
     "assets_oracle",
     "bench_cli",
 ]

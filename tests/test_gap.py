@@ -87,7 +87,8 @@ def test_gap_is_statistically_zero_at_the_riccati_oracle(quickstart, market):
     model, oracle = market
     result = marketeq.oracle_result(quickstart.replace(**{"run.test_paths": 1000}))
     report = result_gap(result, ITERATIONS)
-    assert "fresh" in report.training and report.eval_paths == 1000 and report.train_paths == 1000
+    assert "fresh" in report.training and report.eval_paths == report.valid_paths == 1000
+    assert report.train_paths == 4000  # TRAIN_FACTOR times the test set
     exact = np.array([lq_gap(model, oracle, n) for n in range(3)])
     assert np.all(report.gap <= exact + 3 * report.gap_se)  # no policy beats the exact best response
     assert abs(report.total_gap) < exact.sum() + 3 * report.total_gap_se
@@ -97,9 +98,10 @@ def test_gap_is_statistically_zero_at_the_riccati_oracle(quickstart, market):
 
 def test_gap_is_clearly_positive_for_a_perturbed_policy(market):
     model, oracle = market
-    train, test = (scaled_policy_paths(model, oracle, brownian_test_set(seed, n, model.n_steps, model.dt),
-                                       0.8) for seed, n in ((1, 1000), (2, 4000)))
-    report = best_response_gap(model, train, test, ITERATIONS)
+    train, valid, test = (scaled_policy_paths(model, oracle, brownian_test_set(seed, n, model.n_steps,
+                                                                               model.dt), 0.8)
+                          for seed, n in ((1, 1000), (3, 1000), (2, 4000)))
+    report = best_response_gap(model, train, test, ITERATIONS, validate=valid)
     exact = np.array([lq_gap(model, oracle, n, 0.8) for n in range(3)])
     assert report.total_gap > 5 * report.total_gap_se
     assert np.all(report.gap > 2 * report.gap_se)
@@ -111,7 +113,30 @@ def test_without_a_rebuilt_market_the_test_paths_are_split(quickstart):
     result = marketeq.oracle_result(quickstart.replace(**{"run.test_paths": 600, "market.steps": 20}))
     result = dataclasses.replace(result, solver="custom")  # nothing to rebuild it from
     report = result_gap(result, 10)
-    assert report.train_paths == report.eval_paths == 300 and "first 300 of the 600" in report.training
+    assert report.train_paths == 225 and report.valid_paths == 75 and report.eval_paths == 300
+    assert "first 300 of the 600" in report.training
+
+
+def test_the_kept_iterate_does_not_lose_out_of_sample_at_an_equilibrium(market):
+    """Few training paths: the last iterate over-fits them and loses on the test paths at the Riccati
+    equilibrium; the iterate kept on validation paths does not, and still finds a perturbed policy's gap."""
+    model, oracle = market
+    train, valid, test = (scaled_policy_paths(model, oracle, brownian_test_set(seed, n, model.n_steps,
+                                                                               model.dt), 1.0)
+                          for seed, n in ((1, 150), (3, 1000), (2, 2000)))
+    last = best_response_gap(model, train, test, 60, select=False)
+    assert last.total_gap < -3 * last.total_gap_se and last.valid_paths == 0
+    assert np.all(last.selected == 60)
+    kept = best_response_gap(model, train, test, 60, validate=valid)
+    exact = sum(lq_gap(model, oracle, n) for n in range(3))  # the Euler grid's own small positive gap
+    assert -2 * kept.total_gap_se <= kept.total_gap <= exact + 3 * kept.total_gap_se
+    assert kept.valid_paths == 1000 and kept.train_paths == 150 and np.all(kept.selected % 10 == 0)
+    perturbed = (scaled_policy_paths(model, oracle, brownian_test_set(seed, n, model.n_steps, model.dt), 0.8)
+                 for seed, n in ((1, 150), (3, 1000), (2, 2000)))
+    train, valid, test = perturbed
+    report = best_response_gap(model, train, test, 60, validate=valid)
+    exact = sum(lq_gap(model, oracle, n, 0.8) for n in range(3))
+    assert report.total_gap > max(3 * report.total_gap_se, 0.5 * exact) and np.all(report.selected > 0)
 
 
 @pytest.mark.parametrize("profile", ["free", "shared"])
@@ -140,6 +165,8 @@ def test_gap_group_round_trip(tmp_path, quickstart):
     write_gap(dataclasses.replace(report, iterations=3), path)  # replaces the group
     back = read_gap(path)
     assert back.iterations == 3 and back.agents == report.agents and back.training == report.training
+    np.testing.assert_array_equal(back.selected, report.selected)
+    assert back.valid_paths == report.valid_paths == 100
     np.testing.assert_array_equal(back.gap_se, report.gap_se)
     assert back.total_gain == report.total_gain and back.ratio == pytest.approx(report.ratio)
     assert marketeq.read_result(path).metrics.keys() == result.metrics.keys()

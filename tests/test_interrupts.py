@@ -23,6 +23,8 @@ import marketeq
 from marketeq.cli import main
 from marketeq.hdf5 import checkpoint_path, read_checkpoint, read_result
 from marketeq.scenario import scenario_to_toml
+from marketeq.solvers import base
+from marketeq.solvers.events import IterationEnded, RunControl
 
 ROOT = Path(__file__).resolve().parents[1]
 # One torch and one BLAS thread, as the in-process reference (single_thread): the comparison is bitwise.
@@ -158,3 +160,38 @@ def test_a_result_written_without_gzip_reads_back_the_same(reference, tmp_path):
         return found
 
     assert filters(plain) == {None} and "gzip" in filters(packed)
+
+
+class StopInside(RunControl):
+    """Asks to stop in the middle of the iteration after step ``at``: armed by IterationEnded(step = at), it
+    answers the ``after``-th stop point's question with a stop (the boundary's poll sees nothing before)."""
+
+    def __init__(self, at: int, after: int) -> None:
+        super().__init__()
+        self.at, self.after, self.armed, self.asked = at, after, False, 0
+
+    def on_event(self, event: object) -> None:
+        self.armed |= isinstance(event, IterationEnded) and event.step == self.at
+
+    @property
+    def stop_requested(self) -> bool:
+        if self.armed:
+            self.asked += 1
+            if self.asked >= self.after:
+                self.request_stop()
+        return super().stop_requested
+
+
+@pytest.mark.parametrize("phase_step, after", [(7, 40), (40, 5)])  # agents' backward; market roll-out
+def test_a_stop_inside_an_iteration_drops_it_and_resumes_exactly(scenario, reference, tmp_path, monkeypatch,
+                                                                 phase_step, after):
+    monkeypatch.setattr(base, "STOP_WITHIN_AFTER_S", 0.0)  # stop points in every (short) iteration
+    control = StopInside(phase_step, after)
+    ckpt, first = tmp_path / "run.ckpt", []
+    stopped = marketeq.solve(scenario, [control], control, checkpoint=ckpt, partial=first.append)
+    assert control.asked == after  # the stop came from a stop point inside the iteration
+    assert stopped.status == "interrupted" and stopped.message == f"stopped at iteration {phase_step}"
+    assert int(stopped.history["step"][-1]) == phase_step and read_checkpoint(ckpt).step == phase_step
+    assert first[0].paths is None and first[0].metrics == {} and "not evaluated" in first[0].message
+    assert np.isfinite(stopped.metrics["sum_J"].value)
+    assert_same_run(marketeq.solve(scenario, checkpoint=ckpt, resume=ckpt), reference)

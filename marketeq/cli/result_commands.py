@@ -95,6 +95,14 @@ def gap_table(report, title: str):  # noqa: ANN001, ANN201 - a GapReport -> a ri
     return table
 
 
+def kept_text(report) -> str:  # noqa: ANN001 - a GapReport
+    """Which training iteration each agent kept (0: its own policy, no deviation found), or nothing."""
+    if report.selected is None or not report.valid_paths:
+        return ""
+    kept = ", ".join(str(int(k)) for k in report.selected)
+    return f"iteration kept per agent (0 = the run's own policy): {kept}; "
+
+
 def cmd_gap(args: argparse.Namespace) -> int:
     from marketeq.gap import result_gap
     from marketeq.hdf5 import read_result, write_gap
@@ -115,7 +123,7 @@ def cmd_gap(args: argparse.Namespace) -> int:
              "- J_n(run), mean ± standard error over the evaluation paths")
     out = console()
     out.print(gap_table(report, title))
-    out.print(f"best responses trained {report.iterations} iterations on {report.training}; evaluated on "
-              f"{report.eval_paths} test paths; {report.wall_time_s:.1f} s"
+    out.print(f"best responses trained {report.iterations} iterations on {report.training}; "
+              f"{kept_text(report)}evaluated on {report.eval_paths} test paths; {report.wall_time_s:.1f} s"
               + ("" if args.no_write else f"; stored in {args.results} (/gap)"))
     return 0

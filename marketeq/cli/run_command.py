@@ -58,12 +58,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     out.print(f"{scenario.name}: {scenario.n_agents} agents, about "
               f"{estimate_memory(scenario).peak / 2**30:.2g} GiB of memory (estimate)")
     control = RunControl()
+
+    def stopped(partial: Any) -> None:  # a RunResult without test-set paths: on disk before the evaluation
+        write_result(partial, output, compress=False)
+        print(f"marketeq: partial result in {output}; evaluating it on the test set (interrupt again to keep "
+              "it without)", file=sys.stderr)
+
     with interrupts(control):
         callbacks = [] if args.quiet else [ProgressBar(out)]
         result = solve(scenario, callbacks, control, device=args.device, seed=args.seed,
-                       checkpoint=checkpoint, resume=resume)
-        # an interrupted run is written without gzip (seconds, not minutes, for a thousand agents), then
-        # again, compressed, with its oracle comparison
+                       checkpoint=checkpoint, resume=resume, partial=stopped)
+        # an interrupted run is written without gzip (seconds, not minutes, for a thousand agents) at each
+        # stage: without test-set paths, with them, then compressed with its oracle comparison
         write_result(result, output, compress=result.status != "interrupted")
         if result.status == "interrupted":
             if reference_name(result.scenario) is not None:

@@ -15,7 +15,7 @@ from marketeq.results import GapReport
 
 GAP_COLUMNS = ("gap", "gap_se", "own_J", "best_J", "gain", "gain_se")
 GAP_ATTRS = ("total_gap", "total_gap_se", "total_gain", "total_gain_se", "iterations", "train_paths",
-             "eval_paths", "training", "wall_time_s")
+             "eval_paths", "training", "wall_time_s", "valid_paths")
 
 
 def write_gap(report: GapReport, path: str | os.PathLike[str]) -> Path:
@@ -41,6 +41,10 @@ def write_gap(report: GapReport, path: str | os.PathLike[str]) -> Path:
             dset = g.create_dataset(column, data=np.asarray(getattr(report, column), dtype=np.float64))
             dset.dims[0].label = "agent"
             dset.dims[0].attach_scale(agent)
+        if report.selected is not None:
+            dset = g.create_dataset("selected", data=np.asarray(report.selected, dtype=np.int64))
+            dset.dims[0].label = "agent"
+            dset.dims[0].attach_scale(agent)
         for key in GAP_ATTRS:
             g.attrs[key] = attr_value(getattr(report, key))
         g.attrs["ratio"] = np.float64(report.ratio)
@@ -57,8 +61,9 @@ def read_gap(path: str | os.PathLike[str]) -> GapReport | None:
             return None
         g = f["gap"]
         columns = {c: np.asarray(g[c][()], dtype=np.float64) for c in GAP_COLUMNS}
-        attrs = {k: plain(g.attrs[k]) for k in GAP_ATTRS}
+        attrs = {k: plain(g.attrs[k]) for k in GAP_ATTRS if k in g.attrs}  # valid_paths: not before selection
+        selected = np.asarray(g["selected"][()], dtype=np.int64) if "selected" in g else None
         agents = [str(a) for a in g["agent"].asstr()[()]]
-        return GapReport(agents=agents, **columns, **attrs)
+        return GapReport(agents=agents, **columns, **attrs, selected=selected)
 
     return open_checked(path, read, todo="run 'marketeq gap' on it again", what="/gap group")

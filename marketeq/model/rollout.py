@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import fields
 
 import torch
@@ -12,13 +14,37 @@ from marketeq.model.brownian import Brownian
 from marketeq.model.market import MarketModel
 from marketeq.results import Paths  # re-exported: the engine builds Paths here
 
-__all__ = ["MuFn", "Paths", "RatesFn", "SigmaFn", "paths_to_torch", "price_path", "roll_holdings", "simulate"]
+__all__ = ["MuFn", "Paths", "RatesFn", "SigmaFn", "paths_to_torch", "price_path", "roll_holdings", "simulate",
+           "stop_points"]
 
 # rates(k, D_k (B, N), W_k (B,)) -> (B, N), called step by step;
 # sigma(D (B, K+1, N), W (B, K+1)) and mu(D, W, phi, sigma) -> broadcastable to (B, K+1), called once.
 RatesFn = Callable[[int, Tensor, Tensor], Tensor]
 SigmaFn = Callable[[Tensor, Tensor], Tensor]
 MuFn = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
+
+
+_STOP_CHECK: ContextVar[Callable[[], None] | None] = ContextVar("marketeq_stop_check", default=None)
+
+
+@contextmanager
+def stop_points(check: Callable[[], None]) -> Iterator[None]:
+    """Within the block, call ``check()`` between the time steps of every roll-out and whenever autograd saves
+    a tensor for, or reloads one in, a backward pass: ``check`` may raise to abandon a long computation.
+
+    Why: with many agents one training iteration takes most of a minute (two thirds of it in the backward
+    pass), and a stop that waits for its end cannot put a result on disk within seconds.
+    """
+    def hook(tensor: Tensor) -> Tensor:
+        check()
+        return tensor
+
+    token = _STOP_CHECK.set(check)
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(hook, hook):
+            yield
+    finally:
+        _STOP_CHECK.reset(token)
 
 
 def paths_to_torch(paths: Paths, device: torch.device | str = "cpu",
@@ -54,7 +80,10 @@ def roll_holdings(model: MarketModel, W: Tensor, rates: RatesFn,
     phibar = model.phibar
     phi_k = (phibar if phi0 is None else phi0).expand(W.shape[0], model.n_agents)
     phis, rate_list = [], []
+    check = _STOP_CHECK.get()
     for k in range(model.n_steps + 1):
+        if check is not None:  # no-grad roll-outs (a cached market roll-out, an evaluation) save no tensors
+            check()
         rate_k = rates(k, phi_k - phibar, W[:, k])
         phis.append(phi_k)
         rate_list.append(rate_k)

@@ -21,7 +21,7 @@ from torch import nn
 
 from marketeq.model.brownian import Brownian, BrownianSource, brownian_test_set, stream_seed
 from marketeq.model.market import MarketModel
-from marketeq.model.rollout import Paths
+from marketeq.model.rollout import Paths, stop_points
 from marketeq.runtime import Runtime
 from marketeq.scenario import Scenario
 from marketeq.solvers.checkpoints import (  # re-exported: the solvers' errors and the checkpoint hook
@@ -49,14 +49,24 @@ from marketeq.solvers.history import HistoryRecorder
 from marketeq.solvers.losses import clearing_error, terminal_error
 from marketeq.solvers.state import (
     State,
+    global_rng_state,
+    load_global_rng_state,
     module_state,
 )
 
 SNAPSHOT_PATHS = 256
 LR_FLOOR = 0.01  # a cosine decay ends each phase at this fraction of the round's learning rate
 
+# Iterations shorter than this end before a stop is noticed anyway: they run without stop points, whose hooks
+# cost a few per cent at three agents (measured: 13.1 s against 12.8 s for 300 quickstart iterations).
+STOP_WITHIN_AFTER_S = 0.5
+
 # A step may end its phase early by returning this key with a positive value (adaptive schedules).
 PHASE_DONE = "phase/done"
+
+
+class _StopWithin(Exception):
+    """A stop request seen inside an iteration, before it changed any weight: the iteration is dropped."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,9 @@ class Solver(Checkpointing, ABC):
     """A solver trains on seeded noise, reports through events and is evaluated on given paths."""
 
     name = "solver"
+    # True when an iteration changes nothing but random states before its optimiser step (through _descend):
+    # a stop may then drop the iteration in progress (model.rollout.stop_points) and still resume exactly.
+    stops_within_iterations = False
     verdict = ""  # how a self-stopping schedule ended: "converged ..." or "budget_exhausted ..."
 
     def __init__(self, scenario: Scenario, runtime: Runtime) -> None:
@@ -93,6 +106,8 @@ class Solver(Checkpointing, ABC):
         self._pending: State | None = None  # a resumed state, loaded when its phase starts
         self._good: State | None = None  # the last state known to be finite
         self._sink: CheckpointSink | None = None
+        self._weights_changed = False  # within an iteration: an optimiser has stepped, too late to drop it
+        self._last_step_s = math.inf  # the last iteration's seconds (none yet: assume a long one)
 
     # --- to implement ----------------------------------------------------------------------------------
     @abstractmethod
@@ -208,7 +223,7 @@ class Solver(Checkpointing, ABC):
             if decay:
                 self._decay_lr(i, iterations)
             try:
-                losses = self._finite({key: float(value.detach()) for key, value in step_fn(i).items()})
+                losses = self._finite(self._one_iteration(step_fn, i))
             except NonFinite as exc:
                 i = self._roll_back(str(exc))
                 resumed = False
@@ -225,6 +240,39 @@ class Solver(Checkpointing, ABC):
         self._position = (round_index, phase, iterations)
         self._events.on_event(PhaseEnded(round_index, phase, losses))
         return losses
+
+    def _one_iteration(self, step_fn: Callable[[int], dict[str, torch.Tensor]], i: int) -> dict[str, float]:
+        """One iteration's losses, through stop points when the solver allows and iterations are long."""
+        started = time.perf_counter()
+        if self.stops_within_iterations and self._last_step_s >= STOP_WITHIN_AFTER_S:
+            losses = self._droppable_step(step_fn, i)
+        else:
+            losses = {key: float(value.detach()) for key, value in step_fn(i).items()}
+        self._last_step_s = time.perf_counter() - started
+        return losses
+
+    def _droppable_step(self, step_fn: Callable[[int], dict[str, torch.Tensor]], i: int) -> dict[str, float]:
+        """A stop requested before the iteration's weights change drops it: random states go back to its
+        start, the checkpoint is taken there, and the run ends as if the stop had come at the boundary
+        (measured at 1000 agents: an iteration takes 45 s, two thirds of it in the backward pass)."""
+        generators = {name: g.get_state() for name, g in self._generators().items()}
+        rng = global_rng_state(self.runtime.device)
+        self._weights_changed = False
+
+        def check() -> None:
+            if self._control.stop_requested and not self._weights_changed:
+                raise _StopWithin
+
+        try:
+            with stop_points(check):
+                return {key: float(value.detach()) for key, value in step_fn(i).items()}
+        except _StopWithin:
+            for name, g in self._generators().items():
+                g.set_state(generators[name])
+            load_global_rng_state(rng)
+            if self._sink is not None:
+                self._save()
+            raise Interrupted from None
 
     def _decay_lr(self, i: int, iterations: int) -> None:
         """Set the learning rates of iteration ``i`` of a phase on the cosine from the round's rate to
@@ -245,6 +293,7 @@ class Solver(Checkpointing, ABC):
         clip = self.scenario.solver.grad_clip
         if clip > 0:
             torch.nn.utils.clip_grads_with_norm_(params, clip, norm)
+        self._weights_changed = True
         optimizer.step()
 
     @torch.no_grad()

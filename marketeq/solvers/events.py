@@ -127,7 +127,8 @@ class EventLike(Protocol):
 
 
 class RunControl:
-    """The only way to steer a run: thread-safe stop / pause / resume, polled at iteration boundaries."""
+    """The only way to steer a run: thread-safe stop / pause / resume, polled at iteration boundaries (a stop
+    also inside long iterations, see ``Solver._droppable_step``)."""
 
     def __init__(self, event_factory: Callable[[], EventLike] = threading.Event) -> None:
         """``event_factory`` makes the two flags: ``threading.Event`` within a process, a multiprocessing

@@ -58,6 +58,9 @@ class ReinforcementLinkSolver(Solver):
         self._cache_sigma: np.ndarray | None = None  # the market's sigma when it was drawn
         self.agent_weights = (m.xi.abs().max() / m.xi.abs().clamp_min(1e-12)).pow(2).clamp(max=100.0)
         self.rate_scale = float(self.policy.scales.rate.mean())
+        # every step draws, rolls out and descends once (the market cache's state is its noise at the start):
+        # a stop may drop the iteration in progress; stable-baselines3 agents change their state throughout
+        self.stops_within_iterations = settings.agent_learner == "pathwise"
         self.agents = self._agents_phase(settings.agent_learner)
 
     def _agents_phase(self, learner: str) -> AgentsPhase:
