@@ -34,9 +34,9 @@ def _linear_setup(quickstart, paths: int):
 def test_expected_welfare_is_the_mean_over_moment_matched_paths(quickstart):
     model, policy, brownian, phi, phidot = _linear_setup(quickstart, 40)
     sigma = torch.linspace(1.4, 1.0, model.n_steps + 1, dtype=torch.float64)
-    sampled = welfare(model, sigma, phi, phidot, brownian.W).mean()
+    sampled = welfare(model, sigma, phi, phidot, brownian.W).mean().detach()
     moments = linear_moments(model, *feedback(model, policy, model.times.double()), model.dt)
-    exact = expected_welfare(model, sigma, moments)
+    exact = expected_welfare(model, sigma, moments).detach()
     assert abs(float(sampled - exact)) < 1e-10 * abs(float(exact))
     # and the same holdings: the moments' mean is the paths' mean
     assert float((phi.mean(0) - model.phibar - moments.mean).abs().max()) < 1e-10

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from marketeq.model.brownian import Brownian, BrownianSource, moment_matched, refine, stream_seed
 from marketeq.model.market import MarketModel
-from marketeq.model.rollout import Paths, RatesFn, price_path, roll_holdings, simulate
+from marketeq.model.rollout import Paths, price_path, roll_holdings, simulate
 from marketeq.runtime import Runtime, torch_threads
 from marketeq.scenario import Scenario
 from marketeq.solvers.base import Solver
@@ -34,10 +34,10 @@ from marketeq.solvers.fixed_point import (
     volatility_pass,
     welfare,
 )
-from marketeq.solvers.moments import expected_welfare, feedback, linear_moments, return_slopes
 from marketeq.solvers.implied import implied_mu
+from marketeq.solvers.levels import Level
 from marketeq.solvers.losses import StateProjection, clearing_error, implied_rates, terminal_error
-from marketeq.solvers.networks import PolicyNet
+from marketeq.solvers.moments import expected_welfare, feedback, linear_moments, return_slopes
 from marketeq.solvers.state import State, to_numpy
 
 LBFGS_CHUNK = 25  # objective evaluations per agents' iteration (a fresh L-BFGS each, so resumes are exact)
@@ -48,65 +48,6 @@ VALIDATION_PATHS = 1024
 SIGMA_FLOOR = 1e-3  # in units of alpha: a volatility is positive
 MIN_LEVELS, MAX_LEVELS = 2, 3  # time grids K, 2K (, 4K): two give an estimate of the time-step error
 GRID_TOLERANCE = 2e-3  # the extrapolated volatility's estimated relative error that ends the refinement
-
-
-class GridMarket(nn.Module):
-    """The market of the adaptive schedule: the volatility on the time grid and the initial price."""
-
-    def __init__(self, n_points: int, alpha: float, s0: float) -> None:
-        super().__init__()
-        self.register_buffer("sigma", torch.full((n_points,), float(alpha)))
-        self.register_buffer("s0", torch.tensor(float(s0)))
-
-
-class Level:
-    """One time grid of the schedule: its model, fixed training and held-out paths, agents and market."""
-
-    def __init__(self, model: MarketModel, train: Brownian, valid: Brownian, hidden: list[int]) -> None:
-        self.model, self.train, self.valid = model, train, valid
-        # A linear policy (quadratic costs) has its objective and market in closed form (solvers.moments), in
-        # float64: the optimum's controllable part is small beside the objective, and float32 hid it.
-        self.linear = model.cost.q == 2.0
-        self.policy = PolicyNet(model, hidden, not self.linear).to(
-            model.device, torch.float64 if self.linear else model.dtype)
-        self.market = GridMarket(model.n_steps + 1, model.alpha, model.frictionless_s0).to(model.device,
-                                                                                             model.dtype)
-        self.mixer = AndersonMixer(positive=True)
-        self.checks: list[RoundCheck] = []
-        self.last_valid: tuple[np.ndarray, np.ndarray] | None = None  # sigma and mean mu of the last round
-
-    def rates(self, times: Tensor | None = None) -> RatesFn:
-        """Zero-sum rates on ``times`` (default: this grid): clearing is part of the policy, not a penalty."""
-        policy = self.policy
-        dtype = next(policy.parameters()).dtype
-        times = (self.model.times if times is None else times).to(dtype)
-        gains = policy.grid_gains(times)
-
-        def rates(k: int, D: Tensor, W: Tensor) -> Tensor:
-            r = policy(times[k], D.to(dtype), W.to(dtype), gains[k]).to(D.dtype)
-            return r - r.mean(-1, keepdim=True)
-
-        return rates
-
-    def sigma_on(self, n_steps: int) -> Tensor:
-        """The volatility at the points of a coarser grid of ``n_steps`` steps (a divisor of this one's)."""
-        return self.market.sigma[:: self.model.n_steps // n_steps]
-
-    def warm_start(self, coarser: Level) -> None:
-        """Start from the coarser grid's answer: the same policy (a function of time) and its volatility
-        interpolated onto this grid."""
-        self.policy.load_state_dict(coarser.policy.state_dict())
-        self.market.sigma.copy_(_halve_steps(coarser.market.sigma.double()).to(self.market.sigma.dtype))
-        self.market.s0.copy_(coarser.market.s0)
-        if coarser.last_valid is not None:  # the first round's change is measured from the coarser answer
-            self.last_valid = tuple(_halve_steps(torch.as_tensor(x)).numpy() for x in coarser.last_valid)
-
-
-def _halve_steps(coarse: Tensor) -> Tensor:
-    """Values on a grid of K steps, linearly interpolated onto the grid of 2K steps."""
-    fine = torch.empty(2 * coarse.shape[0] - 1, dtype=coarse.dtype, device=coarse.device)
-    fine[0::2], fine[1::2] = coarse, 0.5 * (coarse[:-1] + coarse[1:])
-    return fine
 
 
 class AdaptiveLinkSolver(Solver):
