@@ -86,3 +86,16 @@ def run_to_end(qtbot):
         qtbot.wait(50)
 
     return wait
+
+
+@pytest.fixture
+def panel(qtbot):
+    """The plots panel alone, shown at a typical size."""
+    from gui.plots import PlotsPanel
+    from gui.theme import THEMES
+
+    widget = PlotsPanel(THEMES["dark"])
+    qtbot.addWidget(widget)
+    widget.resize(1100, 800)
+    widget.show()
+    return widget

@@ -13,7 +13,6 @@ from gui.plots import PlotsPanel
 from gui.results_panel import display_rows
 from gui.run_model import Curves, RunModel
 from gui.scenario_form import ScenarioForm
-from gui.theme import THEMES
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -26,15 +25,6 @@ def scenario(name: str) -> marketeq.Scenario:
 @pytest.fixture(scope="module")
 def three() -> marketeq.RunResult:
     return marketeq.oracle_result(scenario("assets_3_quadratic"))
-
-
-@pytest.fixture
-def panel(qtbot):
-    widget = PlotsPanel(THEMES["dark"])
-    qtbot.addWidget(widget)
-    widget.resize(1100, 800)
-    widget.show()
-    return widget
 
 
 def data(panel: PlotsPanel, key: str) -> np.ndarray:

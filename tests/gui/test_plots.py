@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pytest
 
 import marketeq
 from gui.plots import PANELS, PlotsPanel, positive
@@ -35,15 +34,6 @@ def feed(model: RunModel, steps: int, nan_every: int = 7) -> None:
             model.apply(marketeq.Snapshot(step, t, sigma, 0.5 + t, 0.4 + t, t, np.ones((K + 1, N)) * step,
                                           np.zeros((K + 1, N)), {"eval/clearing": 1e-3 / step,
                                                                  "eval/terminal": 0.0}))
-
-
-@pytest.fixture
-def panel(qtbot):
-    widget = PlotsPanel(THEMES["dark"])
-    qtbot.addWidget(widget)
-    widget.resize(1100, 800)
-    widget.show()
-    return widget
 
 
 def test_positive_turns_non_positive_values_into_gaps():
