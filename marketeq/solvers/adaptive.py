@@ -6,6 +6,8 @@ grids two and four times finer (warm-started, on the same paths refined by a Bro
 is extrapolated to a vanishing time step from the two finest grids (Richardson), until the estimated error of
 the extrapolation is within ``GRID_TOLERANCE``.
 
+With quadratic costs the agents' best response and the rounds' fixed point on a grid are exact
+(:mod:`marketeq.solvers.quadratic`): one round per grid, and grids cheap enough to refine further.
 The reasons for each piece, and what they measured, are in :mod:`marketeq.solvers.fixed_point`.
 """
 
@@ -37,7 +39,8 @@ from marketeq.solvers.fixed_point import (
 from marketeq.solvers.implied import implied_mu
 from marketeq.solvers.levels import Level
 from marketeq.solvers.losses import StateProjection, clearing_error, implied_rates, terminal_error
-from marketeq.solvers.moments import expected_welfare, feedback, linear_moments, return_slopes
+from marketeq.solvers.moments import linear_moments, return_slopes
+from marketeq.solvers.quadratic import equilibrium_sweep
 from marketeq.solvers.state import State, to_numpy
 
 LBFGS_CHUNK = 25  # objective evaluations per agents' iteration (a fresh L-BFGS each, so resumes are exact)
@@ -46,7 +49,9 @@ AGENTS_RTOL = 1e-8  # an agents' phase ends when an iteration improves the objec
 MARKET_SWEEPS = 30  # return <-> volatility sweeps of the exact market solve, at most
 VALIDATION_PATHS = 1024
 SIGMA_FLOOR = 1e-3  # in units of alpha: a volatility is positive
-MIN_LEVELS, MAX_LEVELS = 2, 3  # time grids K, 2K (, 4K): two give an estimate of the time-step error
+MIN_LEVELS = 2  # time grids K, 2K, ...: two give an estimate of the time-step error
+MAX_LEVELS = 3  # trained agents: K, 2K, 4K
+LINEAR_LEVELS = 6  # exact agents (quadratic costs): up to 32K, each grid's equilibrium in O(K N^3)
 GRID_TOLERANCE = 2e-3  # the extrapolated volatility's estimated relative error that ends the refinement
 
 
@@ -59,20 +64,25 @@ class AdaptiveLinkSolver(Solver):
     def __init__(self, scenario: Scenario, runtime: Runtime) -> None:
         super().__init__(scenario, runtime)
         m, settings = self.model, scenario.solver
-        # Fixed paths make the agents' objective a fixed function (L-BFGS needs one) and the round map smooth.
-        source = BrownianSource(stream_seed(runtime.seed, "train"), m.n_steps, m.dt, runtime.device,
-                                runtime.dtype)
-        # Matching the increments' moments needs at least as many paths as steps on the finest grid.
-        train = source.draw(max(settings.batch_size // 2, m.n_steps * 2 ** (MAX_LEVELS - 1) + 16))
+        linear = m.cost.q == 2.0
+        n_levels = LINEAR_LEVELS if linear else MAX_LEVELS
+        train: Brownian | None = None
+        if not linear:  # exact agents need no training paths
+            # Fixed paths make the agents' objective a fixed function (L-BFGS needs one) and the round map
+            # smooth. Matching the increments' moments needs at least as many paths as steps on the finest grid.
+            source = BrownianSource(stream_seed(runtime.seed, "train"), m.n_steps, m.dt, runtime.device,
+                                    runtime.dtype)
+            train = source.draw(max(settings.batch_size // 2, m.n_steps * 2 ** (n_levels - 1) + 16))
         valid = BrownianSource(stream_seed(runtime.seed, "valid"), m.n_steps, m.dt, runtime.device,
                                runtime.dtype).draw(VALIDATION_PATHS)
-        self.levels = [Level(m, moment_matched(train, m.dt), valid, settings.agents_hidden)]
-        for level in range(1, MAX_LEVELS):
+        self.levels = [Level(m, _matched(train, m.dt), valid, settings.agents_hidden)]
+        for level in range(1, n_levels):
             coarse = self.levels[-1].model
             fine = dataclasses.replace(coarse, n_steps=2 * coarse.n_steps)
-            train = refine(train, coarse.dt, stream_seed(runtime.seed, "train") + level)
+            if train is not None:
+                train = refine(train, coarse.dt, stream_seed(runtime.seed, "train") + level)
             valid = refine(valid, coarse.dt, stream_seed(runtime.seed, "valid") + level)
-            self.levels.append(Level(fine, moment_matched(train, fine.dt), valid, settings.agents_hidden))
+            self.levels.append(Level(fine, _matched(train, fine.dt), valid, settings.agents_hidden))
         self.reached = 1  # levels solved or being solved
         self.grid_errors: list[float] = []  # the estimated error after each refinement
         self.identity = scenario.solver.mu_mode == "known" or m.cost.q == 2.0 or (
@@ -82,13 +92,12 @@ class AdaptiveLinkSolver(Solver):
     # --- the agents ------------------------------------------------------------------------------------
     def _objective(self, level: Level) -> Tensor:
         m, b = level.model, level.train
-        if level.linear:
-            mom = linear_moments(m, *feedback(m, level.policy, m.times.double()), m.dt)
-            return -expected_welfare(m, level.market.sigma, mom) / (m.n_agents * m.horizon)
         phi, phidot = roll_holdings(m, b.W, level.rates())
         return -welfare(m, level.market.sigma, phi, phidot, b.W).mean() / (m.n_agents * m.horizon)
 
     def _agents_step(self, level: Level) -> dict[str, Tensor]:
+        if level.linear:
+            return self._exact_step(level)
         params = list(level.policy.parameters())
         optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=LBFGS_CHUNK, history_size=LBFGS_CHUNK,
                                       tolerance_grad=1e-12, tolerance_change=1e-14,
@@ -115,6 +124,16 @@ class AdaptiveLinkSolver(Solver):
         return {"agents/loss": after, "agents/improvement": torch.tensor(improvement),
                 "phase/done": torch.tensor(float(done))}
 
+    def _exact_step(self, level: Level) -> dict[str, Tensor]:
+        """Quadratic costs: the grid's equilibrium at once, the agents' feedback and the market with it."""
+        m = level.model
+        equilibrium = equilibrium_sweep(m)
+        level.policy.set(equilibrium.A, equilibrium.a, equilibrium.b)
+        level.market.sigma.copy_(equilibrium.sigma.clamp_min(SIGMA_FLOOR * m.alpha).to(level.market.sigma.dtype))
+        level.market.s0.copy_(equilibrium.s0.to(level.market.s0.dtype))
+        return {"agents/loss": torch.tensor(0.0), "agents/improvement": torch.tensor(0.0),
+                "phase/done": torch.tensor(1.0)}
+
     # --- the market ------------------------------------------------------------------------------------
     def link_mu(self, model: MarketModel, sigma: Tensor, phi: Tensor, W: Tensor) -> Tensor:
         """(B, K+1) the return at which the agents' implied rates clear (the reinforcement link)."""
@@ -124,13 +143,13 @@ class AdaptiveLinkSolver(Solver):
         return implied_mu(model, sigma_paths, phi, W, self._projection(model, phi, W))
 
     def _projection(self, model: MarketModel, phi: Tensor, W: Tensor) -> StateProjection:
-        return StateProjection.along(model, self.levels[0].policy.scales, phi, W)
+        return StateProjection.along(model, self.levels[0].scales, phi, W)
 
     @torch.no_grad()
     def _market_step(self, level: Level) -> dict[str, Tensor]:
         m, b = level.model, level.train
-        if level.linear:
-            mom = linear_moments(m, *feedback(m, level.policy, m.times.double()), m.dt)
+        if level.linear:  # the exact market of the agents' feedback: its residual checks the sweep
+            mom = linear_moments(m, *level.policy.on(m.times), m.dt)
             A_mean, slopes = return_slopes(m, mom)
             sigma = volatility_pass(m, slopes).clamp_min(SIGMA_FLOOR * m.alpha)
             s0 = expected_s0(m, sigma, A_mean)
@@ -176,7 +195,9 @@ class AdaptiveLinkSolver(Solver):
         paths = self._paths(b, [(1.0, level)], m)
         sigma = paths.sigma[0].double().cpu().numpy()
         mu_mean = paths.mu.mean(0).double().cpu().numpy()
-        if level.last_valid is None:  # the first round is measured against the frictionless start
+        if level.linear:  # an exact grid equilibrium: no round before it; its residual is the measure
+            level.last_valid = (sigma, mu_mean)
+        elif level.last_valid is None:  # the first round is measured against the frictionless start
             level.last_valid = (np.full_like(sigma, m.alpha), np.full_like(mu_mean, m.frictionless_mu))
         old_sigma, old_mu = level.last_valid
         sigma_change = max(float(np.max(np.abs(sigma - old_sigma) / np.abs(old_sigma))), residual)
@@ -194,7 +215,8 @@ class AdaptiveLinkSolver(Solver):
                           foc)
 
     def planned(self) -> tuple[int, int]:
-        rounds = self.scenario.solver.max_rounds * MAX_LEVELS
+        per_grid = 1 if self.levels[0].linear else self.scenario.solver.max_rounds
+        rounds = per_grid * len(self.levels)
         return rounds, rounds * (MAX_CHUNKS + 1)
 
     # --- the schedule ----------------------------------------------------------------------------------
@@ -345,3 +367,7 @@ class AdaptiveLinkSolver(Solver):
     def evaluate(self, brownian: Brownian) -> Paths:
         """The answer on the scenario's grid: the solved grids extrapolated to a vanishing time step."""
         return self._paths(brownian, self._combination(self.reached), self.model)
+
+
+def _matched(paths: Brownian | None, dt: float) -> Brownian | None:
+    return None if paths is None else moment_matched(paths, dt)

@@ -11,7 +11,8 @@ from marketeq.model.brownian import Brownian
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import RatesFn
 from marketeq.solvers.fixed_point import AndersonMixer, RoundCheck
-from marketeq.solvers.networks import PolicyNet
+from marketeq.solvers.networks import PolicyNet, Scales
+from marketeq.solvers.quadratic import FeedbackTable
 
 
 class GridMarket(nn.Module):
@@ -26,13 +27,14 @@ class GridMarket(nn.Module):
 class Level:
     """One time grid of the schedule: its model, fixed training and held-out paths, agents and market."""
 
-    def __init__(self, model: MarketModel, train: Brownian, valid: Brownian, hidden: list[int]) -> None:
+    def __init__(self, model: MarketModel, train: Brownian | None, valid: Brownian, hidden: list[int]) -> None:
         self.model, self.train, self.valid = model, train, valid
-        # A linear policy (quadratic costs) has its objective and market in closed form (solvers.moments), in
-        # float64: the optimum's controllable part is small beside the objective, and float32 hid it.
+        self.scales = Scales(model)
+        # Quadratic costs: the agents are a tabulated linear feedback, the grid's equilibrium computed exactly
+        # (solvers.quadratic); no training paths. Otherwise a network trained on ``train``.
         self.linear = model.cost.q == 2.0
-        self.policy = PolicyNet(model, hidden, not self.linear).to(
-            model.device, torch.float64 if self.linear else model.dtype)
+        self.policy: FeedbackTable | PolicyNet = (
+            FeedbackTable(model) if self.linear else PolicyNet(model, hidden).to(model.device, model.dtype))
         self.market = GridMarket(model.n_steps + 1, model.alpha, model.frictionless_s0).to(model.device,
                                                                                              model.dtype)
         self.mixer = AndersonMixer(positive=True)
@@ -41,9 +43,18 @@ class Level:
 
     def rates(self, times: Tensor | None = None) -> RatesFn:
         """Zero-sum rates on ``times`` (default: this grid): clearing is part of the policy, not a penalty."""
+        times = self.model.times if times is None else times
+        if isinstance(self.policy, FeedbackTable):
+            A, a, b = self.policy.on(times)
+
+            def linear(k: int, D: Tensor, W: Tensor) -> Tensor:
+                r = D.double() @ A[k].T + W.double().unsqueeze(-1) * a[k] + b[k]  # zero-sum by construction
+                return r.to(D.dtype)
+
+            return linear
         policy = self.policy
         dtype = next(policy.parameters()).dtype
-        times = (self.model.times if times is None else times).to(dtype)
+        times = times.to(dtype)
         gains = policy.grid_gains(times)
 
         def rates(k: int, D: Tensor, W: Tensor) -> Tensor:
@@ -59,7 +70,8 @@ class Level:
     def warm_start(self, coarser: Level) -> None:
         """Start from the coarser grid's answer: the same policy (a function of time) and its volatility
         interpolated onto this grid."""
-        self.policy.load_state_dict(coarser.policy.state_dict())
+        if not self.linear:  # a feedback table is computed on its own grid
+            self.policy.load_state_dict(coarser.policy.state_dict())
         self.market.sigma.copy_(_halve_steps(coarser.market.sigma.double()).to(self.market.sigma.dtype))
         self.market.s0.copy_(coarser.market.s0)
         if coarser.last_valid is not None:  # the first round's change is measured from the coarser answer
