@@ -15,7 +15,7 @@ def scenario_summary(scenario: marketeq.Scenario) -> str:
     """The parameters a reader compares runs by; the same as ``marketeq validate`` prints."""
     m, f, s = scenario.market, scenario.frictions, scenario.solver
     return (f"{scenario.n_agents} agents, q = {f.q}, lambda = {f.lam}, T = {m.horizon}, K = {m.steps}, "
-            f"{s.method}, mu {s.mu_mode}, {s.rounds} rounds, {s.total_iterations} iterations, "
+            f"{s.method}, mu {s.mu_source}, {s.summary()}, "
             f"seed {scenario.run.seed}")
 
 

@@ -50,7 +50,7 @@ def one_asset_method(scenario: Scenario) -> None:
 def build_solver(scenario: Scenario, runtime: Runtime) -> Solver:
     """The scenario's solver: its method, and for rlink its schedule."""
     one_asset_method(scenario)
-    if scenario.solver.method == "rlink" and scenario.solver.schedule == "adaptive":
+    if scenario.solver.method == "rlink" and scenario.solver.adaptive:
         return AdaptiveLinkSolver(scenario, runtime)
     return SOLVERS[scenario.solver.method](scenario, runtime)
 

@@ -88,7 +88,7 @@ MARKET_PER_AGENT, MARKET_PER_HIDDEN, MARKET_BASE = 12, 2.6, 24
 def market_stage_bytes(scenario: Scenario) -> int:
     """One step of the market's phase on its cached roll-out of solver.market_batch_size paths."""
     s, n = scenario.solver, scenario.n_agents
-    learned_mu = s.mu_mode == "learned" and _nonlinear(scenario)
+    learned_mu = s.mu_source == "learned" and _nonlinear(scenario)
     hidden = sum(s.market_hidden) if learned_mu else 0
     per_step = MARKET_PER_AGENT * n + MARKET_PER_HIDDEN * hidden + MARKET_BASE
     return int(s.market_batch_size * _grid(scenario) * per_step * _item(scenario))
@@ -105,7 +105,7 @@ CACHE_PER_AGENT = 2
 def test_stage_bytes(scenario: Scenario) -> int:
     """Evaluation on run.test_paths paths, the oracle on the same paths, the metrics and the result file."""
     s, n, grid = scenario.solver, scenario.n_agents, _grid(scenario)
-    learned_mu = s.mu_mode == "learned" and _nonlinear(scenario)
+    learned_mu = s.mu_source == "learned" and _nonlinear(scenario)
     hidden = sum(s.market_hidden) if learned_mu else 0
     test = scenario.run.test_paths * grid * ((TEST_PER_AGENT * n + TEST_BASE) * 8
                                              + TEST_PER_HIDDEN * hidden * _item(scenario))

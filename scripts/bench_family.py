@@ -6,10 +6,12 @@ for some and below it for others. Per member: sigma sup error, mu_0 error, rates
 verdict and wall time; then the median and the worst. Targets: converged, sigma <= 0.5%, mu_0 <= 1%, rates
 <= 0.5%, each within 2 minutes.
 
-    python scripts/bench_family.py [--members 20] [--seed 0] [--only 3 7] [--quick]
+    python scripts/bench_family.py [--members 20] [--seeds 0 1] [--only 3 7] [--schedule rounds] [--quick]
 
---quick: the first 2 members, each cut short (benchlib.QUICK's two short rounds; adaptive: at most 3 rounds
-and 1 minute): a check of the pipeline, not of the solver's accuracy.
+Each generator seed gives its own family (seed 0's members are those the solver was developed on; seed 1's
+are scenarios it never saw). --schedule rounds: the fixed rounds schedule (default settings), for comparison.
+--quick: the first 2 members of the first seed, each cut short (at most 3 rounds and 1 minute; rounds:
+benchlib.QUICK's two short rounds): a check of the pipeline, not of the solver's accuracy.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import marketeq
 from marketeq.model.market import MarketModel
 from marketeq.oracles import RiccatiOracle
 
-QUICK_CHANGES = {"default": {k: v for k, v in QUICK.items() if k != "run.test_paths"},
-                 "adaptive": {"solver.max_rounds": 3, "solver.max_minutes": 1.0}}
+QUICK_CHANGES = {"rounds": {k: v for k, v in QUICK.items() if k != "run.test_paths"},
+                 "default": {"solver.max_rounds": 3, "solver.max_minutes": 1.0}}
 TARGETS = {"sigma": 5e-3, "mu0": 1e-2, "rates": 5e-3, "wall_s": 120.0}
 
 
@@ -68,23 +70,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=None, help="default 20 (--quick: 2)")
     parser.add_argument("--quick", action="store_true", help="two members, cut short (see above)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the family generator")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of the family generator")
     parser.add_argument("--only", type=int, nargs="*", help="run only these member indices")
-    parser.add_argument("--schedule", choices=["default", "adaptive"], default="default",
-                        help="default: the scenario defaults; adaptive: solver.schedule = 'adaptive'")
+    parser.add_argument("--schedule", choices=["default", "rounds"], default="default",
+                        help="default: the scenario defaults (the adaptive schedule); rounds: the fixed one")
     args = parser.parse_args()
     args.members = args.members or (2 if args.quick else 20)
-    rng = np.random.default_rng(args.seed)
-    family = [member(rng, i) for i in range(args.members)]
-    if args.schedule == "adaptive":
-        family = [s.replace(**{"solver.schedule": "adaptive", "solver.mu_mode": "implied"}) for s in family]
     if args.quick:
-        family = [s.replace(**QUICK_CHANGES[args.schedule]) for s in family]
+        args.seeds = args.seeds[:1]
+    family = []
+    for seed in args.seeds:
+        rng = np.random.default_rng(seed)
+        family += [(seed, i, member(rng, i)) for i in range(args.members)]
+    if args.schedule == "rounds":
+        family = [(seed, i, s.replace(**{"solver.schedule": "rounds"})) for seed, i, s in family]
+    if args.quick:
+        family = [(seed, i, s.replace(**QUICK_CHANGES[args.schedule])) for seed, i, s in family]
     rows = []
     with Transcript() as transcript:
-        print("| member | N | lambda | T | K | exact sigma_0 | verdict | rounds | sigma err | mu_0 err | rates rel MSE "
-              "| wall s |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
-        for i, scenario in enumerate(family):
+        print("| family | member | N | lambda | T | K | exact sigma_0 | verdict | rounds | sigma err | mu_0 err "
+              "| rates rel MSE | wall s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for seed, i, scenario in family:
             if args.only and i not in args.only:
                 continue
             info = describe(scenario)
@@ -93,7 +99,7 @@ def main() -> None:
             wall = time.perf_counter() - started
             m = result.metrics
             converged = m.get("convergence/converged")
-            row = {"member": i, **info, "status": result.status, "message": result.message,
+            row = {"family": seed, "member": i, **info, "status": result.status, "message": result.message,
                    "converged": bool(converged is not None and converged.value),
                    "rounds": m["convergence/rounds"].value if "convergence/rounds" in m else float("nan"),
                    "wall_s": wall, **{key: m[name].value if name in m else float("nan")  # none: diverged
@@ -101,7 +107,7 @@ def main() -> None:
                                                         ("mu0", "oracle/mu0_rel_error"),
                                                         ("rates", "oracle/rates_rel_mse"))}}
             rows.append(row)
-            print(f"| {i} | {info['N']} | {info['lambda']:.2g} | {info['T']:.2f} | {info['K']} | "
+            print(f"| {seed} | {i} | {info['N']} | {info['lambda']:.2g} | {info['T']:.2f} | {info['K']} | "
                   f"{info['exact_sigma0']:.4f} | {verdict(row)} | "
                   f"{row['rounds']:.0f} | {row['sigma']:.2%} | {row['mu0']:.2%} | {row['rates']:.2%} | {wall:.0f} |",
                   flush=True)
@@ -116,9 +122,9 @@ def main() -> None:
             f"{k}: median {v['median']:.3g}, worst {v['worst']:.3g} (target {v['target']:g}, met by {v['met_by']})"
             for k, v in summary.items()))
     save_record(f"family_{args.schedule}", f"Quadratic family with Riccati answers, {args.schedule} schedule",
-                {"generator_seed": args.seed, "schedule": args.schedule, "members": rows, "summary": summary,
+                {"generator_seeds": args.seeds, "schedule": args.schedule, "members": rows, "summary": summary,
                  "converged": converged, "transcript": transcript.text},
-                seeds=sorted({s.run.seed for s in family}), quick=args.quick)
+                seeds=sorted({s.run.seed for _, _, s in family}), quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ ORDER = [
     "bench_sweep",
     "bench_scale",
     "bench_memory",
-    "family_adaptive",
+    "family_default",
     "pde_convergence",
     "e2_table",
     "assets_oracle",

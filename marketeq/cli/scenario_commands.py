@@ -32,14 +32,6 @@ def assets_note(scenario: Any) -> str:
         "'marketeq oracle' gives the exact answer" if exact else "no exact answer exists for q < 2")
 
 
-def schedule_summary(scenario: Any) -> str:
-    settings = scenario.solver
-    if settings.schedule == "adaptive":
-        return (f"adaptive schedule (tolerance {settings.tolerance:g}, at most {settings.max_rounds} rounds or "
-                f"{settings.max_minutes:g} minutes)")
-    return f"{settings.rounds} rounds, {settings.total_iterations} iterations"
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     from marketeq.memory import estimate_memory
     from marketeq.populations import population_summary
@@ -55,7 +47,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     need = estimate_memory(scenario).peak
     print(f"{scenario_path(args.scenario)}: ok — {scenario.name}: {scenario.n_agents} agents, "
           f"q = {scenario.frictions.q}, lambda = {scenario.frictions.lam}, T = {m.horizon}, K = {m.steps}, "
-          f"mu {scenario.solver.mu_mode}, {schedule_summary(scenario)}, about {need / 2**30:.2g} GiB of memory")
+          f"mu {scenario.solver.mu_source}, {scenario.solver.summary()}, about {need / 2**30:.2g} GiB of memory")
     print(f"  {population_summary(scenario)}")
     return 0
 

@@ -154,13 +154,13 @@ class Scenario(Frozen):
 
     @model_validator(mode="after")
     def _known_mu_needs_identity(self) -> Scenario:
-        if self.solver.mu_mode == "known" and self.frictions.q != 2 and self.n_agents > 2:
+        if self.solver.mu_source == "known" and self.frictions.q != 2 and self.n_agents > 2:
             raise Rule(
                 "solver.mu_mode", "known",
                 f"needs q = 2 or exactly 2 agents (the return identity), but q = {self.frictions.q:g} "
                 f"with {self.n_agents} agents; use mu_mode = 'learned' or 'implied'",
             )
-        if self.solver.mu_mode == "implied" and self.solver.method != "rlink":
+        if self.solver.mu_source == "implied" and self.solver.method != "rlink":
             raise Rule("solver.mu_mode", "implied",
                         f"is a mode of the reinforcement-link solver, not of method '{self.solver.method}'; "
                         "use mu_mode = 'learned' or method = 'rlink'")

@@ -42,10 +42,12 @@ class SolverSettings(Frozen):
     method: Literal["rlink", "joint", "fbsde"] = Field(
         "rlink", description="rlink: the reinforcement-link solver; joint (all networks trained jointly on "
                              "the summed losses) and fbsde (deep FBSDE): the baselines it is compared with")
-    schedule: Literal["rounds", "adaptive"] = Field(
-        "rounds", description="rounds: the fixed schedule of per-round iterations and learning rates below; "
-                              "adaptive (rlink only, experimental): rounds until the equilibrium residuals "
-                              "fall below the tolerance or the budget is spent")
+    schedule: Literal["auto", "rounds", "adaptive"] = Field(
+        "auto", description="adaptive (rlink): rounds until the equilibrium residuals fall below the "
+                            "tolerance on successively finer time grids, or the budget is spent; rounds: the "
+                            "fixed schedule of per-round iterations and learning rates below; auto: adaptive "
+                            "for rlink unless a setting of the rounds schedule is given, rounds for the "
+                            "baselines")
     tolerance: Annotated[float, Number, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
         2e-4, description="adaptive schedule: stop when the round-to-round change of sigma_t and mu_t "
                           "(relative), the normalised terminal error and the link residual (implied "
@@ -57,16 +59,17 @@ class SolverSettings(Frozen):
                           "budget_exhausted")
     rounds: Annotated[int, Number, Field(ge=1, le=10_000)] = Field(
         10, description="rounds schedule: rounds of agents' then market training")
-    mu_mode: Literal["learned", "known", "implied"] = Field(
-        "learned", description="learned (rounds schedule): a mu network tied to the agents by the link; "
-                               "known: the return identity (q = 2 or N = 2); implied (the adaptive "
-                               "schedule's default): mu is the link solved exactly on the agents' roll-out")
+    mu_mode: Literal["auto", "learned", "known", "implied"] = Field(
+        "auto", description="learned (rounds schedule): a mu network tied to the agents by the link; "
+                            "known: the return identity (q = 2 or N = 2); implied: mu is the link solved "
+                            "exactly on the agents' roll-out; auto: implied on the adaptive schedule, "
+                            "learned on the rounds schedule")
     warm_start: StrictBool = Field(
         True, description="rounds schedule: each round's agents continue from the last round's policy; "
                           "false: they start from a fresh policy every round (the market always carries on)")
     batch_size: Annotated[int, Number, Field(ge=2, le=1_000_000)] = Field(
-        512, description="paths per agents' iteration (rounds schedule, default 512); adaptive schedule: "
-                         "the fixed training paths the agents' problem is solved on (default 2048)")
+        512, description="paths per agents' iteration (rounds schedule); adaptive schedule with power costs: "
+                         "the agents' problem is solved on twice as many fixed paths")
     market_batch_size: Annotated[int, Number, Field(ge=2, le=1_000_000)] = Field(
         4096, description="paths of the agents' frozen roll-out that the market phase fits (rlink)")
     agents_iterations: IntList = Field(
@@ -143,17 +146,28 @@ class SolverSettings(Frozen):
             data = {**data, "method": current_name(data["method"])}
         return data
 
-    @model_validator(mode="before")
-    @classmethod
-    def _schedule_defaults(cls, data: Any) -> Any:
-        """The adaptive schedule's own defaults fill what is not given."""
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        if data.get("schedule") == "adaptive":
-            data.setdefault("mu_mode", "implied")
-            data.setdefault("batch_size", 2048)
-        return data
+    @property
+    def adaptive(self) -> bool:
+        """Whether the run uses the adaptive schedule (``schedule``, resolved when it is auto)."""
+        if self.schedule != "auto":
+            return self.schedule == "adaptive"
+        fields = type(self).model_fields
+        return self.method == "rlink" and self.mu_mode != "learned" and all(
+            getattr(self, name) == fields[name].default for name in ROUNDS_ONLY)
+
+    @property
+    def mu_source(self) -> Literal["learned", "known", "implied"]:
+        """``mu_mode``, resolved when it is auto: implied on the adaptive schedule, learned otherwise."""
+        if self.mu_mode != "auto":
+            return self.mu_mode
+        return "implied" if self.adaptive else "learned"
+
+    def summary(self) -> str:
+        """The schedule in a few words, as ``marketeq validate`` and the app print it."""
+        if self.adaptive:
+            return (f"adaptive schedule (tolerance {self.tolerance:g}, at most {self.max_rounds} rounds or "
+                    f"{self.max_minutes:g} minutes)")
+        return f"{self.rounds} rounds, {self.total_iterations} iterations"
 
     @model_validator(mode="after")
     def _adaptive_settings_apply(self) -> SolverSettings:
@@ -209,9 +223,9 @@ _LINK = ("link_form", "link_expectation", "link_solve", "link_weight")
 def exact_link(settings: SolverSettings, q: float) -> bool:
     """Whether the reinforcement-link solver solves the link for mu exactly (then no link loss is trained):
     mu implied, or mu learned with link_solve exact (auto: for power costs, q < 2)."""
-    if settings.mu_mode == "known":
+    if settings.mu_source == "known":
         return False
-    return settings.mu_mode == "implied" or settings.link_solve == "exact" or (
+    return settings.mu_source == "implied" or settings.link_solve == "exact" or (
         settings.link_solve == "auto" and q != 2.0)
 
 
@@ -220,7 +234,7 @@ def unused_settings(settings: SolverSettings, q: float) -> dict[str, str]:
 
     Only the rounds schedule is covered: the adaptive one refuses its own (``ROUNDS_ONLY``) itself.
     """
-    if settings.schedule != "rounds":
+    if settings.adaptive:
         return {}
     method = settings.method
     why: dict[str, str] = dict.fromkeys(ADAPTIVE_ONLY, "schedule = 'rounds' does not read it (a setting of "
@@ -229,15 +243,15 @@ def unused_settings(settings: SolverSettings, q: float) -> dict[str, str]:
         why |= dict.fromkeys(_FBSDE_UNUSED, "method 'fbsde' does not read it")
     elif method == "joint":
         why |= dict.fromkeys(_JOINT_UNUSED, "method 'joint' does not read it")
-    if method != "fbsde" and settings.mu_mode == "known":
+    if method != "fbsde" and settings.mu_source == "known":
         why |= dict.fromkeys(_LINK, f"with mu_mode = 'known' method '{method}' trains no link")
     elif method == "rlink" and exact_link(settings, q):
-        how = ("mu_mode = 'implied'" if settings.mu_mode == "implied" else
+        how = ("mu_mode = 'implied'" if settings.mu_source == "implied" else
                f"link_solve = '{settings.link_solve}'"
                + (" (q < 2)" if settings.link_solve == "auto" else ""))
         exact = f"method 'rlink' with {how} solves the link exactly and trains no link loss"
         why |= {"link_form": exact, "link_weight": exact}
-        if settings.mu_mode == "implied":
+        if settings.mu_source == "implied":
             why["link_solve"] = exact
         if settings.link_expectation == "pathwise":  # the exact link always regresses on the state
             return {"link_expectation": f"{exact} (it always regresses on the state)", **_away(settings, why)}

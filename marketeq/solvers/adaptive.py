@@ -72,7 +72,7 @@ class AdaptiveLinkSolver(Solver):
             # smooth. Matching the increments' moments needs at least as many paths as steps on the finest grid.
             source = BrownianSource(stream_seed(runtime.seed, "train"), m.n_steps, m.dt, runtime.device,
                                     runtime.dtype)
-            train = source.draw(max(settings.batch_size // 2, m.n_steps * 2 ** (n_levels - 1) + 16))
+            train = source.draw(max(2 * settings.batch_size, m.n_steps * 2 ** (n_levels - 1) + 16))
         valid = BrownianSource(stream_seed(runtime.seed, "valid"), m.n_steps, m.dt, runtime.device,
                                runtime.dtype).draw(VALIDATION_PATHS)
         self.levels = [Level(m, _matched(train, m.dt), valid, settings.agents_hidden)]
@@ -85,7 +85,7 @@ class AdaptiveLinkSolver(Solver):
             self.levels.append(Level(fine, _matched(train, fine.dt), valid, settings.agents_hidden))
         self.reached = 1  # levels solved or being solved
         self.grid_errors: list[float] = []  # the estimated error after each refinement
-        self.identity = scenario.solver.mu_mode == "known" or m.cost.q == 2.0 or (
+        self.identity = scenario.solver.mu_source == "known" or m.cost.q == 2.0 or (
             m.n_agents == 2 and m.cost.common_lam is not None)
         self.verdict = ""
 
@@ -215,18 +215,22 @@ class AdaptiveLinkSolver(Solver):
                           foc)
 
     def planned(self) -> tuple[int, int]:
-        per_grid = 1 if self.levels[0].linear else self.scenario.solver.max_rounds
-        rounds = per_grid * len(self.levels)
-        return rounds, rounds * (MAX_CHUNKS + 1)
+        rounds = self._rounds_per_grid() * len(self.levels)
+        return rounds, rounds * (2 if self.levels[0].linear else MAX_CHUNKS + 1)
+
+    def _rounds_per_grid(self) -> int:
+        # an exact grid equilibrium is not improved by another round
+        return 1 if self.levels[0].linear else self.scenario.solver.max_rounds
 
     # --- the schedule ----------------------------------------------------------------------------------
     def _solve_level(self, index: int) -> bool | None:
         """Rounds on one grid until the stopping rule holds (True), the budget is spent (False), or, when a
         resumed state lies beyond this grid, None."""
         level, settings = self.levels[index], self.scenario.solver
-        rounds_before = settings.max_rounds * index
+        per_grid = self._rounds_per_grid()
+        rounds_before = per_grid * index
         ran = False
-        for r in range(settings.max_rounds):
+        for r in range(per_grid):
             self._iterate(rounds_before + r, "agents", MAX_CHUNKS, lambda i: self._agents_step(level))
             if not self._iterate(rounds_before + r, "market", 1, lambda i: self._market_step(level)):
                 continue  # a round that a resumed state had finished

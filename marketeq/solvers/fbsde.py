@@ -51,7 +51,7 @@ class FBSDESolver(Solver):
         super().__init__(scenario, runtime)
         settings, rt, m = scenario.solver, runtime, self.model
         nonlinear = settings.nonlinear == "on" or (settings.nonlinear == "auto" and m.cost.q != 2.0)
-        self.mu_known = settings.mu_mode == "known"
+        self.mu_known = settings.mu_source == "known"
         self.backward = BackwardNet(m, settings.agents_hidden, nonlinear).to(rt.device, rt.dtype)
         self.market = MarketNet(m, settings.market_hidden, nonlinear,
                                 settings.sigma_at_maturity == "pinned").to(rt.device, rt.dtype)

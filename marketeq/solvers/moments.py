@@ -17,7 +17,6 @@ import torch
 from torch import Tensor
 
 from marketeq.model.market import MarketModel
-from marketeq.solvers.networks import PolicyNet
 
 
 @dataclass
@@ -28,20 +27,6 @@ class LinearMoments:
     sens: Tensor  # (K+1, N, K) dD_k / d dW_j
     rate_mean: Tensor  # (K+1, N)
     rate_sens: Tensor  # (K+1, N, K)
-
-
-def feedback(model: MarketModel, policy: PolicyNet, times: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The zero-sum rates of a linear ``policy`` on ``times`` (K+1,) in natural units:
-    ``A`` (K+1, N, N), ``a`` (K+1, N), ``b`` (K+1, N) with ``phidot = A D + a W + b``."""
-    scales = policy.scales
-    gains = policy.grid_gains(times).double()  # (K+1, N, N+2): columns D/deviation, W/w, offset
-    rate = scales.rate.double().to(gains.device)
-    n = model.n_agents
-    A = rate[:, None] * gains[..., :n] / scales.deviation.double().to(gains.device)
-    a = rate * gains[..., n] / scales.w
-    b = rate * gains[..., n + 1]
-    # rates minus their cross-sectional mean, as the solver trades them (clearing built in)
-    return A - A.mean(-2, keepdim=True), a - a.mean(-1, keepdim=True), b - b.mean(-1, keepdim=True)
 
 
 def linear_moments(model: MarketModel, A: Tensor, a: Tensor, b: Tensor, dt: float) -> LinearMoments:

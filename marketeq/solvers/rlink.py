@@ -40,14 +40,14 @@ class ReinforcementLinkSolver(Solver):
     def __init__(self, scenario: Scenario, runtime: Runtime) -> None:
         super().__init__(scenario, runtime)
         settings, m = scenario.solver, self.model
-        self.mu_known = settings.mu_mode == "known"
+        self.mu_known = settings.mu_source == "known"
         self.nonlinear = settings.nonlinear == "on" or (settings.nonlinear == "auto" and m.cost.q != 2.0)
         expectation = settings.link_expectation
         self.projected_link = expectation == "regression" or (expectation == "auto" and m.cost.q != 2.0)
         power = "relative" if m.cost.q != 2.0 else "increments"
         self.link_form = power if settings.link_form == "auto" else settings.link_form
         solve = settings.link_solve
-        self.mu_implied = settings.mu_mode == "implied"
+        self.mu_implied = settings.mu_source == "implied"
         self.exact_link = self.mu_implied or (
             not self.mu_known and (solve == "exact" or (solve == "auto" and m.cost.q != 2.0)))
         self.projected_link |= self.exact_link
