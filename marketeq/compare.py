@@ -40,7 +40,9 @@ class Method:
 
 
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("rlink", "reinforcement link, mu learned",
+    Method("rlink", "reinforcement link, the scenario's settings (by default the adaptive schedule)",
+           {"solver.method": "rlink"}),
+    Method("rlink-learned", "reinforcement link, rounds schedule with a learned mu",
            {"solver.method": "rlink", "solver.mu_mode": "learned"}),
     Method("rlink-known", "reinforcement link, mu known",
            {"solver.method": "rlink", "solver.mu_mode": "known"}),
@@ -51,7 +53,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("oracle", "oracle (the reference: exact, or the PDE for two agents with q < 2)", None),
     Method("leading-order", "leading-order approximation (two agents, one lambda)", None, "leading-order"),
 )}
-DEFAULT_METHODS = ("rlink", "rlink-known", "joint", "fbsde", "oracle")
+DEFAULT_METHODS = ("rlink", "rlink-learned", "joint", "fbsde", "oracle")
 # Table columns: (metric key, heading).
 COLUMNS = (("sum_J", "sum J_n"), ("clearing", "clearing"), ("terminal", "terminal"), ("S0", "S_0"),
            ("mu0", "mu_0"), ("sigma0", "sigma_0"), ("gap/total", "gap"),

@@ -79,7 +79,8 @@ def test_adaptive_run_converges_near_the_riccati_oracle_and_says_so(adaptive_res
 
 
 def test_a_budget_too_small_ends_budget_exhausted_with_a_valid_result(adaptive, tmp_path, single_thread):
-    result = marketeq.solve(adaptive.replace(**{"solver.max_rounds": 1, "solver.tolerance": 1e-9}))
+    """Quadratic costs take one round per grid: the budget that runs out is the time (spent after the first)."""
+    result = marketeq.solve(adaptive.replace(**{"solver.max_minutes": 1e-6}))
     assert result.status == "completed"
     assert result.message.startswith("budget_exhausted after 1 rounds")
     assert "\n" not in result.message
@@ -105,6 +106,20 @@ def test_the_adaptive_schedule_refuses_settings_it_does_not_read(name):
     with pytest.raises(ValueError) as info:
         SolverSettings(schedule="adaptive", **{name: value})
     assert f"solver.{name}" in str(info.value) and "schedule = 'rounds'" in str(info.value)
+
+
+def test_auto_picks_the_adaptive_schedule_unless_a_setting_of_the_rounds_schedule_is_given(quickstart):
+    assert quickstart.solver.schedule == "auto" and quickstart.solver.adaptive
+    assert quickstart.solver.mu_source == "implied"
+    rounds = quickstart.replace(**{"solver.rounds": 3})
+    assert not rounds.solver.adaptive and rounds.solver.mu_source == "learned"
+    assert not quickstart.replace(**{"solver.mu_mode": "learned"}).solver.adaptive
+    assert not quickstart.replace(**{"solver.method": "joint"}).solver.adaptive
+    assert quickstart.replace(**{"solver.mu_mode": "known"}).solver.adaptive
+    assert rounds.replace(**{"solver.rounds": 10}).solver.adaptive  # back to every default: adaptive again
+    with pytest.raises(ScenarioError) as info:  # a setting of the schedule that is not chosen is refused
+        quickstart.replace(**{"solver.rounds": 3, "solver.tolerance": 1e-3})
+    assert "solver.tolerance" in str(info.value) and "\n" not in str(info.value)
 
 
 def test_adaptive_scenario_errors_are_one_line(adaptive):

@@ -89,7 +89,7 @@ def test_e1_carries_the_model_md_parameters():
     assert (m.alpha, m.beta, m.supply, m.horizon, m.steps) == (1.0, 2.0, 1.0, 0.2, 100)
     assert (e1.frictions.lam, e1.frictions.q) == (1e-2, 2.0)
     assert e1.gammas == E1_GAMMAS and e1.xis == E1_XIS
-    assert e1.solver.mu_mode == "learned"
+    assert e1.solver.adaptive and e1.solver.mu_source == "implied"  # no [solver] table: the defaults
 
 
 def test_e2_carries_the_model_md_parameters():

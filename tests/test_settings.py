@@ -61,7 +61,8 @@ def base() -> Scenario:
 @pytest.mark.parametrize("case", list(UNUSED), ids=lambda c: "-".join(map(str, c)))
 def test_every_setting_is_used_or_refused_in_one_line(base, case):
     method, mu_mode, q = case
-    scenario = base.with_method(**{"solver.method": method, "solver.mu_mode": mu_mode, "frictions.q": q})
+    scenario = base.with_method(**{"solver.method": method, "solver.mu_mode": mu_mode, "frictions.q": q,
+                                   "solver.schedule": "rounds"})
     for name in SolverSettings.model_fields:
         if name in SKIP:
             continue

@@ -12,10 +12,10 @@ from marketeq.cli.common import DEFAULT_GAP_ITERATIONS, CliError, console, defau
 def register(sub: Any) -> None:  # the parser's subparsers
     comp = sub.add_parser("compare", help="run several methods on one scenario and tabulate them")
     comp.add_argument("scenario")
-    comp.add_argument("--methods", default="rlink,rlink-known,joint,fbsde,oracle",
-                      help="comma-separated: rlink, rlink-known, rlink-implied, joint, fbsde, oracle, "
-                           "leading-order "
-                           "(default: rlink, rlink-known, joint, fbsde, oracle)")
+    comp.add_argument("--methods", default="rlink,rlink-learned,joint,fbsde,oracle",
+                      help="comma-separated: rlink (the scenario's settings), rlink-learned, rlink-known, "
+                           "rlink-implied, joint, fbsde, oracle, leading-order "
+                           "(default: rlink, rlink-learned, joint, fbsde, oracle)")
     comp.add_argument("-o", "--output", help="comparison file (default results/<scenario name>_compare.h5); "
                                              "the PNG plots go next to it")
     comp.add_argument("--device", choices=["cpu", "cuda", "auto"], help="override run.device")

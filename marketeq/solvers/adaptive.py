@@ -307,6 +307,9 @@ class AdaptiveLinkSolver(Solver):
             return (f"unresolved: {grid} is above {GRID_TOLERANCE:g} after grids of {grids} steps; raise "
                     f"market.steps ({values})")
         name, ratio = check.worst(tol)
+        if ratio <= 1.0:  # the rounds had stopped: the time ran out before the time step was resolved
+            return (f"budget_exhausted after {rounds} rounds, {self.elapsed_s:.0f} s: max_minutes spent on grids "
+                    f"of {grids} steps, {grid} ({values})")
         return (f"budget_exhausted after {rounds} rounds, {self.elapsed_s:.0f} s: {name} is {ratio:.3g} times "
                 f"its tolerance ({values})")
 

@@ -26,7 +26,7 @@ def population(quickstart_path) -> marketeq.Scenario:
     text = quickstart_path.read_text(encoding="utf-8")
     head, _, rest = text.partition("[[agents]]")
     toml = head + (f'[[populations]]\nname = "agent"\ncount = {N}\ngamma_range = [1.0, 3.0]\nxi_sd = 10.0\n'
-                   'xi_rule = "centred"\nseed = 1\n\n') + rest[rest.index("[solver]"):]
+                   'xi_rule = "centred"\nseed = 1\n\n') + rest[rest.index("[run]"):]
     return marketeq.load_scenario("", text=toml)
 
 

@@ -34,7 +34,7 @@ def test_shipped_scenarios_are_listed_and_load(form, quickstart_path):
     assert form.scenario == marketeq.load_scenario(quickstart_path)
     assert form.editors["market.alpha"].widget.text() == "1.0"
     assert form.editors["frictions.lambda"].widget.text() == "0.01"
-    assert form.editors["solver.mu_mode"].widget.currentText() == "learned"
+    assert form.editors["solver.mu_mode"].widget.currentText() == "auto"
     assert form.agents.table.rowCount() == 3
 
 
