@@ -31,6 +31,7 @@ ORDER = [
     "bench_scale",
     "bench_memory",
     "family_default",
+    "outer_schemes",
     "pde_convergence",
     "e2_table",
     "assets_oracle",
