@@ -25,6 +25,8 @@ def estimate_text(scenario: marketeq.Scenario, seconds_per_iteration: float | No
         return (f"{scenario.n_assets} assets: the solvers handle one asset so far; open the result of "
                 "'marketeq oracle' to see this market's exact equilibrium")
     need = estimate_memory(scenario).peak
+    if scenario.solver.adaptive:  # it stops on its own: no iteration count to multiply
+        return f"{scenario.solver.summary()}, about {need / 2**30:.2g} GiB of memory"
     text = f"{scenario.solver.total_iterations} iterations, about {need / 2**30:.2g} GiB of memory"
     if seconds_per_iteration is not None and math.isfinite(seconds_per_iteration):
         total = seconds_per_iteration * scenario.solver.total_iterations

@@ -213,9 +213,14 @@ class RunModel:
             if self._approximation_for == scenario else (None, None, None)
         self.reset(scenario.name, tuple(scenario.agent_names))
         self._approximation_for, self.approximation_name, self.approximation = kept
-        self.rounds, self.total_iterations = scenario.solver.rounds, scenario.solver.total_iterations
         history = result.history
         steps = np.asarray(history.get("step", np.zeros(0)))
+        if scenario.solver.adaptive:  # a self-stopping run planned nothing: what it took is its total
+            rounds = result.metrics.get("convergence/rounds")
+            self.rounds = int(rounds.value) if rounds is not None else 0
+            self.total_iterations = int(steps[-1]) if len(steps) else 0
+        else:
+            self.rounds, self.total_iterations = scenario.solver.rounds, scenario.solver.total_iterations
         for key in ("losses", "evals"):
             self._load_columns(getattr(self, key), history, steps, evals=key == "evals")
         self.step = int(steps[-1]) if len(steps) else 0

@@ -137,3 +137,18 @@ def test_a_status_the_app_does_not_know_is_shown_as_it_comes():
     model.apply(marketeq.RunEnded("converged", 12, "clearing 1e-4 < 2e-4"))  # a value newer than the app
     assert model.status == "evaluating" and model.ended_status == "converged"
     assert model.progress_text().startswith("evaluating (converged)")
+
+
+def test_a_finished_adaptive_run_shows_the_rounds_and_steps_it_took(quickstart):
+    """The default schedule stops on its own: the progress line counts what the run did, not a plan."""
+    from gui.estimate import estimate_text
+
+    scenario = quickstart.replace(**{"market.steps": 20, "run.test_paths": 200, "run.device": "cpu"})
+    result = marketeq.solve(scenario)
+    model = RunModel()
+    model.load_result(result)
+    rounds = int(result.metrics["convergence/rounds"].value)
+    assert model.rounds == rounds and model.total_iterations == model.step == int(result.history["step"][-1])
+    assert f"round {rounds}/{rounds}" in model.progress_text()
+    assert estimate_text(scenario).startswith("adaptive schedule")
+    assert "iterations" in estimate_text(scenario.replace(**{"solver.rounds": 2}))
