@@ -26,6 +26,14 @@ PUBLISHED = ROOT / "data" / "published"
 # pipeline runs end to end (records, verdicts, rendering), not a measurement of accuracy.
 QUICK = {"solver.rounds": 2, "solver.agents_iterations": [40], "solver.market_iterations": [40],
          "solver.batch_size": 256, "solver.market_batch_size": 1024, "run.test_paths": 300}
+# The same for the self-stopping schedule (the default): two rounds per grid, two minutes, few test paths.
+QUICK_ADAPTIVE = {"solver.max_rounds": 2, "solver.max_minutes": 2.0, "run.test_paths": 300}
+
+
+def quick_changes(scenario: Any) -> dict[str, Any]:
+    """--quick's changes for ``scenario``: short rounds for the rounds schedule, a short budget for the
+    adaptive one (the rounds settings would select the rounds schedule instead)."""
+    return QUICK_ADAPTIVE if scenario.solver.adaptive else QUICK
 
 
 def records_dir() -> Path:

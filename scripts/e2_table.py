@@ -9,7 +9,8 @@ the distance to the PDE (sup over t of the relative error of the mean sigma_t, r
 absolute error of S_0, relative mean-square error of the rates along the same paths); then mean ± sd over
 seeds and the solver's verdict against issue 15's targets (within 0.5 % of the PDE in sigma, 1 % in mu_0 and
 1e-3 in S_0, on every seed). Writes each run to ``-o`` and the record data/results/e2_table.json (rendered
-by scripts/results_md.py). ``--quick``: benchlib.QUICK (two short rounds): the pipeline, not the accuracy.
+by scripts/results_md.py). ``--quick``: benchlib.quick_changes (a short budget): the pipeline, not the
+accuracy.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from benchlib import QUICK, ROOT, save_record
+from benchlib import ROOT, quick_changes, save_record
 from seedstats import spread
 
 import marketeq
@@ -113,12 +114,12 @@ def summary(per_seed: dict[int, dict[str, Any]]) -> tuple[list[list[Any]], list[
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--quick", action="store_true", help="benchlib.QUICK settings: the pipeline only")
+    parser.add_argument("--quick", action="store_true", help="benchlib.quick_changes: the pipeline only")
     parser.add_argument("-o", "--output", type=Path, default=None, help="directory for the runs' .h5 files")
     args = parser.parse_args()
     scenario = marketeq.load_scenario(SCENARIO)
     if args.quick:
-        scenario = scenario.replace(**QUICK)
+        scenario = scenario.replace(**quick_changes(scenario))
     if args.output is not None:
         args.output.mkdir(parents=True, exist_ok=True)
     per_seed = {}

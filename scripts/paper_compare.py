@@ -9,7 +9,7 @@ prints the per-seed table and mean ± sd over seeds, and records them with the r
 data/results/compare_<e>.json (rendered by scripts/results_md.py). Verdicts against the published method's
 numbers (data/published/) and the baselines hold only when they hold on every seed (scripts/seedstats.py); the
 terminal error is held to the exact equilibrium's own error on the same grid where the published number lies
-below it. ``--quick``: benchlib.QUICK (two short rounds, small batches, 300 test paths), a short gap, the
+below it. ``--quick``: benchlib.quick_changes (a short budget, 300 test paths), a short gap, the
 methods rlink and oracle.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from benchlib import QUICK, ROOT, published, save_record
+from benchlib import ROOT, published, quick_changes, save_record
 from seedstats import Target, spread, target_with_floor, versus_method, versus_target
 
 import marketeq
@@ -171,7 +171,7 @@ def run_scenario(key: str, args: argparse.Namespace) -> tuple[PerSeed, marketeq.
     name, _ = SCENARIOS[key]
     scenario = marketeq.load_scenario(ROOT / "scenarios" / name)
     if args.quick:
-        scenario = scenario.replace(**QUICK)
+        scenario = scenario.replace(**quick_changes(scenario))
     runs: PerSeed = {}
     for seed in args.seeds:
         print(
