@@ -137,3 +137,31 @@ def test_refined_grids_tend_to_the_matrix_riccati_oracle_at_first_order(seed):
     assert 1.6 < errors[0] / errors[1] < 2.4 and 1.6 < errors[1] / errors[2] < 2.4, errors
     extrapolated = 2.0 * answers[2] - answers[1]
     assert float((np.abs(extrapolated - exact).max(axis=(1, 2)) / scale).max()) < 0.3 * errors[2]
+
+
+def test_the_default_run_of_the_separable_market_matches_two_one_asset_oracles():
+    """``marketeq.solve`` on two independent assets: each asset's volatility and return within the must-show's
+    0.5% and 1% of its one-asset Riccati oracle (measured: 1e-5), rates that clear exactly, a verdict."""
+    from marketeq.scenario_files import load_scenario
+    from tests.test_assets_results import SCENARIOS, one_asset
+
+    scenario = load_scenario(SCENARIOS / "assets_2_separable.toml").replace(**{"run.test_paths": 64})
+    result = marketeq.solve(scenario)
+    m, p = result.metrics, result.paths
+    assert result.status == "completed" and result.message.startswith("converged on grids of 100/")
+    assert m["convergence/converged"].value == 1.0 and m["convergence/time_step_error"].value <= 2e-3
+    assert m["clearing"].value < 1e-20 and p.sigma.shape == (64, 101, 2, 2)
+    for i in range(2):
+        alone = marketeq.oracle_result(one_asset(scenario, i))
+        exact = alone.paths.sigma.mean(0)[:-1]
+        assert np.abs(p.sigma[0, :-1, i, i] / exact - 1.0).max() < 5e-3
+        assert abs(p.mu[:, 0, i].mean() / alone.metrics["mu0"].value - 1.0) < 1e-2  # deterministic at t = 0
+    assert m["oracle/sigma_sup_rel_error"].value < 5e-3 and m["oracle/mu0_rel_error"].value < 1e-2
+
+
+def test_power_costs_on_several_assets_are_refused_in_one_line():
+    from marketeq.scenario_files import load_scenario
+    from tests.test_assets_results import SCENARIOS
+
+    with pytest.raises(marketeq.ScenarioError, match=r"frictions.q = 1.5.*market.assets = 3.*power costs"):
+        marketeq.solve(load_scenario(SCENARIOS / "assets_3_power.toml"))
