@@ -25,9 +25,9 @@ from marketeq.oracles.pde_grid import PdeGrid
 from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance, seed_everything
 from marketeq.scenario import Scenario, ScenarioError, scenario_to_toml
-from marketeq.scenario.assets import asset_arrays
+from marketeq.scenario.assets import asset_arrays, refuse_unsolved_assets
 from marketeq.solvers.adaptive import AdaptiveLinkSolver
-from marketeq.solvers.assets_solver import AssetsQuadraticSolver, refuse_unsolved_assets
+from marketeq.solvers.assets_solver import AssetsQuadraticSolver
 from marketeq.solvers.base import ResumeError, Solver
 from marketeq.solvers.checkpoints import checkpoint_sink, read_resume, resume_failed
 from marketeq.solvers.events import Callback, CallbackList, RunControl, Status

@@ -15,8 +15,8 @@ import time
 import numpy as np
 
 from marketeq.oracles.assets_market import AssetsMarket, cost_matrix
-from marketeq.scenario import Scenario, ScenarioError
-from marketeq.scenario.assets import asset_arrays
+from marketeq.scenario import Scenario
+from marketeq.scenario.assets import asset_arrays, refuse_unsolved_assets
 from marketeq.solvers.adaptive import GRID_TOLERANCE, LINEAR_LEVELS, MIN_LEVELS
 from marketeq.solvers.events import (
     CallbackList,
@@ -36,26 +36,7 @@ from marketeq.solvers.quadratic_assets import (
     roll_out,
 )
 
-__all__ = ["AssetsQuadraticSolver", "refuse_unsolved_assets"]
-
-
-def refuse_unsolved_assets(scenario: Scenario) -> None:
-    """One line naming the field for a several-asset scenario no solver handles: power costs, no costs, or a
-    method other than the default schedule."""
-    if scenario.n_assets == 1:
-        return
-    d, q, lam = scenario.n_assets, scenario.frictions.q, scenario.frictions.lam
-    if q != 2:
-        raise ScenarioError("frictions.q", q, f"with market.assets = {d} the solver needs quadratic costs "
-                                              "(q = 2); power costs have no solver for several assets yet")
-    if asset_arrays(scenario).frictionless:
-        raise ScenarioError("frictions.lambda", lam, f"with market.assets = {d} and no costs there is nothing "
-                                                     "to solve: 'marketeq oracle' gives the exact frictionless "
-                                                     "answer; give costs > 0 to solve")
-    if scenario.solver.method != "rlink" or not scenario.solver.adaptive:
-        raise ScenarioError("solver.method", scenario.solver.method,
-                            f"with market.assets = {d} only the default schedule runs (method rlink with the "
-                            "adaptive schedule); remove the [solver] method and schedule settings")
+__all__ = ["AssetsQuadraticSolver"]
 
 
 def _relative_sup(x: np.ndarray, reference: np.ndarray) -> float:
