@@ -165,3 +165,21 @@ def test_power_costs_on_several_assets_are_refused_in_one_line():
 
     with pytest.raises(marketeq.ScenarioError, match=r"frictions.q = 1.5.*market.assets = 3.*power costs"):
         marketeq.solve(load_scenario(SCENARIOS / "assets_3_power.toml"))
+
+
+def test_a_stop_ends_the_run_after_the_grid_in_progress_with_its_answer():
+    from marketeq.scenario_files import load_scenario
+    from tests.test_assets_results import SCENARIOS
+
+    events = []
+    control = marketeq.RunControl()
+    control.request_stop()
+    scenario = load_scenario(SCENARIOS / "assets_2_separable.toml").replace(**{"run.test_paths": 16})
+    result = marketeq.solve(scenario, callbacks=[type("Log", (), {"on_event": lambda _, e: events.append(e)})()],
+                            control=control)
+    assert result.status == "interrupted" and result.message.startswith("stopped after grids of 100 steps")
+    assert result.metrics["convergence/grids"].value == 1.0 and result.metrics["convergence/converged"].value == 0
+    assert [type(e).__name__ for e in events] == ["RunStarted", "PhaseStarted", "IterationEnded", "PhaseEnded",
+                                                   "RunEnded"]
+    assert events[-1].status == "interrupted"
+    assert result.metrics["oracle/sigma_sup_rel_error"].value < 5e-3  # one grid: first order, 0.1%-ish
