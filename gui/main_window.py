@@ -255,7 +255,7 @@ class MainWindow(QMainWindow):
         self.controls.estimate.setText(estimate_text(scenario, self.seconds_per_iteration) if scenario
                                        else "fix the scenario's errors to see what a run needs")
         self._update_title()
-        self._update_buttons()  # a valid edit may make a scenario the engine refuses, or runs (several assets)
+        self._update_buttons()  # a valid edit may make a scenario the engine refuses (several assets)
 
     def _update_buttons(self) -> None:
         running, job = self.runner.running, self.runner.job

@@ -12,7 +12,8 @@
 
 The seed changes only the test paths (the solver is deterministic: no training paths), so Sigma_t, mu_0 and
 S_0 are the same for every seed and the path metrics (clearing, terminal) move within their sampling noise.
-With --record, writes data/results/assets_solver.json (rendered into docs/results.md by scripts/results_md.py).
+With --record, writes data/results/assets_solver.json (rendered into docs/results.md by
+scripts/results_md.py).
 """
 
 from __future__ import annotations
@@ -89,10 +90,10 @@ def separable(seeds: list[int], paths: int) -> dict[int, dict[str, float]]:
         rows.append([seed, *(fmt(out[k]) for k in ("sigma_1", "sigma_2", "off_diagonal", "mu0_1", "mu0_2",
                                                      "S0_1", "S0_2", "clearing")), f"{wall:.1f}",
                      result.message.split(" (")[0]])
-    table("assets_2_separable, default settings, against two one-asset Riccati oracles (relative errors; must "
-          "show: sigma <= 0.5 %, mu_0 <= 1 %)",
-          ["seed", "sigma_11", "sigma_22", "max abs off-diagonal", "mu_0 asset 1", "mu_0 asset 2", "S_0 asset 1",
-           "S_0 asset 2", "clearing", "wall s", "verdict"], rows)
+    table("assets_2_separable, default settings, against two one-asset Riccati oracles (relative errors; "
+          "must show: sigma <= 0.5 %, mu_0 <= 1 %)",
+          ["seed", "sigma_11", "sigma_22", "max abs off-diagonal", "mu_0 asset 1", "mu_0 asset 2",
+           "S_0 asset 1", "S_0 asset 2", "clearing", "wall s", "verdict"], rows)
     return per_seed
 
 
@@ -108,14 +109,17 @@ def three_assets(seeds: list[int], paths: int) -> dict[int, dict[str, float]]:
         out = {"sigma": m["oracle/sigma_sup_rel_error"].value, "mu0": m["oracle/mu0_rel_error"].value,
                "S0": m["oracle/S0_rel_error"].value, "rates": m["oracle/rates_rel_mse"].value,
                "clearing_max": float(clearing.max()), "terminal": m["terminal"].value,
-               "grids": m["convergence/grids"].value, "time_step_error": m["convergence/time_step_error"].value,
+               "grids": m["convergence/grids"].value,
+               "time_step_error": m["convergence/time_step_error"].value,
                "converged": m["convergence/converged"].value, "wall_s": wall}
         per_seed[seed] = out
         rows.append([seed, fmt(out["sigma"]), fmt(out["mu0"]), fmt(out["S0"]), fmt(out["rates"]),
-                     " / ".join(f"{c:.1e}" for c in clearing), fmt(out["terminal"]), fmt(out["time_step_error"]),
+                     " / ".join(f"{c:.1e}" for c in clearing), fmt(out["terminal"]),
+                     fmt(out["time_step_error"]),
                      f"{wall:.1f}", result.message.split(" (")[0]])
-    table("assets_3_quadratic, default settings, against the matrix-Riccati oracle (must show: every entry of "
-          "Sigma_t within 1 % of the largest, mu_0 within 2 %, clearing <= 1e-5 per asset, within 15 minutes)",
+    table("assets_3_quadratic, default settings, against the matrix-Riccati oracle (must show: every entry "
+          "of Sigma_t within 1 % of the largest, mu_0 within 2 %, clearing <= 1e-5 per asset, within 15 "
+          "minutes)",
           ["seed", "Sigma_t (sup)", "mu_0", "S_0", "rates rel. MSE", "clearing per asset", "terminal",
            "time-step error", "wall s", "verdict"], rows)
     return per_seed
@@ -147,7 +151,8 @@ def grids(levels: int) -> None:
         previous, last = grid, sigma
     table("assets_3_quadratic: each grid's exact equilibrium against the oracle on the scenario's 100 points "
           "(sup over t of the largest entry error / the largest entry)",
-          ["K", "Sigma_t error", "ratio to the previous", "extrapolated 2 x this - previous", "sweep s"], rows)
+          ["K", "Sigma_t error", "ratio to the previous", "extrapolated 2 x this - previous", "sweep s"],
+          rows)
 
 
 def main() -> int:
@@ -163,10 +168,11 @@ def main() -> int:
         three = three_assets(seeds, paths)
         grids(3 if args.quick else 5)
     if args.record:
-        notes = ["The seed changes only the test paths: the solver draws no training paths, so Sigma_t, mu_0 "
-                 "and S_0 are identical across seeds; clearing and terminal are means over the test paths.",
-                 f"{paths} test paths per run; wall time of marketeq.solve including the test-set roll-out and "
-                 "the oracle's."]
+        notes = ["The seed changes only the test paths: the solver draws no training paths, so Sigma_t, "
+                 "mu_0 and S_0 are identical across seeds; clearing and terminal are means over the test "
+                 "paths.",
+                 f"{paths} test paths per run; wall time of marketeq.solve including the test-set roll-out "
+                 "and the oracle's."]
         path = save_record("assets_solver", "Several assets: the default solver with quadratic costs",
                            {"tables": TABLES, "notes": notes}, seeds=seeds,
                            per_seed={s: {"separable": two[s], "assets_3": three[s]} for s in seeds},

@@ -45,8 +45,9 @@ def _one_asset_model(alpha: float, beta: float, supply: float, lam: float, gamma
 
 def _one_asset(problem: AssetsProblem, i: int) -> MarketModel:
     m = problem.market
-    return _one_asset_model(float(m.A[i, i]), float(m.beta[i]), float(m.supply[i]), float(problem.lam[i, i]),
-                            [float(g) for g in m.gamma], [float(x) for x in m.xi[:, i, i]], m.steps, m.horizon)
+    return _one_asset_model(float(m.A[i, i]), float(m.beta[i]), float(m.supply[i]),
+                            float(problem.lam[i, i]), [float(g) for g in m.gamma],
+                            [float(x) for x in m.xi[:, i, i]], m.steps, m.horizon)
 
 
 def test_one_asset_is_the_one_asset_sweep():
@@ -91,8 +92,10 @@ def _forward_market(problem: AssetsProblem, A, a, b) -> np.ndarray:
     sigma = np.zeros((K + 1, d, d))
     sigma[K] = m.A
     for k in range(K - 2, -1, -1):  # the loading of dW_k: Sigma_{k+1} + dt sum_{j=k+1}^{K-1} dmu_j/d dW_k = A
-        total = sum(sigma[j] @ sigma[j].T @ slopes[j, k] + sigma[j] @ problem.exposure for j in range(k + 2, K))
-        rhs = m.A - dt * (total if isinstance(total, np.ndarray) else 0.0)
+        total = np.zeros((d, d))
+        for j in range(k + 2, K):
+            total += sigma[j] @ sigma[j].T @ slopes[j, k] + sigma[j] @ problem.exposure
+        rhs = m.A - dt * total
         sigma[k + 1] = rhs @ np.linalg.inv(np.eye(d) + dt * problem.exposure)
     return sigma
 
@@ -118,7 +121,8 @@ def test_the_sweep_is_the_fixed_point_of_best_response_and_market():
 def test_the_rates_clear_asset_by_asset():
     problem = _problem(20, n=5, d=3, seed=2)
     eq = equilibrium_sweep(problem)
-    per_asset = eq.A.reshape(21, 5, 3, -1).sum(1), eq.a.reshape(21, 5, 3, 3).sum(1), eq.b.reshape(21, 5, 3).sum(1)
+    per_asset = (eq.A.reshape(21, 5, 3, -1).sum(1), eq.a.reshape(21, 5, 3, 3).sum(1),
+                 eq.b.reshape(21, 5, 3).sum(1))
     assert max(float(np.abs(x).max()) for x in per_asset) < 1e-12 * np.abs(eq.A).max()
 
 
@@ -175,11 +179,12 @@ def test_a_stop_ends_the_run_after_the_grid_in_progress_with_its_answer():
     control = marketeq.RunControl()
     control.request_stop()
     scenario = load_scenario(SCENARIOS / "assets_2_separable.toml").replace(**{"run.test_paths": 16})
-    result = marketeq.solve(scenario, callbacks=[type("Log", (), {"on_event": lambda _, e: events.append(e)})()],
-                            control=control)
+    log = type("Log", (), {"on_event": lambda _, e: events.append(e)})()
+    result = marketeq.solve(scenario, callbacks=[log], control=control)
+    m = result.metrics
     assert result.status == "interrupted" and result.message.startswith("stopped after grids of 100 steps")
-    assert result.metrics["convergence/grids"].value == 1.0 and result.metrics["convergence/converged"].value == 0
-    assert [type(e).__name__ for e in events] == ["RunStarted", "PhaseStarted", "IterationEnded", "PhaseEnded",
-                                                   "RunEnded"]
+    assert m["convergence/grids"].value == 1.0 and m["convergence/converged"].value == 0
+    names = ["RunStarted", "PhaseStarted", "IterationEnded", "PhaseEnded", "RunEnded"]
+    assert [type(e).__name__ for e in events] == names
     assert events[-1].status == "interrupted"
     assert result.metrics["oracle/sigma_sup_rel_error"].value < 5e-3  # one grid: first order, 0.1%-ish

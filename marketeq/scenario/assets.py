@@ -192,9 +192,9 @@ def refuse_unsolved_assets(scenario: Scenario) -> None:
         raise ScenarioError("frictions.q", q, f"with market.assets = {d} the solver needs quadratic costs "
                                               "(q = 2); power costs have no solver for several assets yet")
     if asset_arrays(scenario).frictionless:
-        raise ScenarioError("frictions.lambda", lam, f"with market.assets = {d} and no costs there is nothing "
-                                                     "to solve: 'marketeq oracle' gives the exact frictionless "
-                                                     "answer; give costs > 0 to solve")
+        raise ScenarioError("frictions.lambda", lam,
+                            f"with market.assets = {d} and no costs there is nothing to solve: 'marketeq "
+                            "oracle' gives the exact frictionless answer; give costs > 0 to solve")
     if scenario.solver.method != "rlink" or not scenario.solver.adaptive:
         raise ScenarioError("solver.method", scenario.solver.method,
                             f"with market.assets = {d} only the default schedule runs (method rlink with the "

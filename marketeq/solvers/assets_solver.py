@@ -66,7 +66,8 @@ class AssetsQuadraticSolver:
     def _market(self, level: int) -> AssetsMarket:
         return dataclasses.replace(self.market, steps=self.market.steps * 2**level)
 
-    def run(self, callbacks: CallbackList | None = None, control: RunControl | None = None) -> tuple[str, str]:
+    def run(self, callbacks: CallbackList | None = None,
+            control: RunControl | None = None) -> tuple[str, str]:
         """Solve grid after grid until the time-step error is within tolerance or the budget is spent; the
         status ("completed" or "interrupted") and the verdict."""
         events, control = callbacks or CallbackList(), control or RunControl()
@@ -113,8 +114,8 @@ class AssetsQuadraticSolver:
         return AssetsEquilibrium(eq.sigma[::every], eq.A[::every], eq.a[::every], eq.b[::every], eq.s0)
 
     def answer(self, n: int | None = None) -> AssetsEquilibrium:
-        """The answer from the first ``n`` grids (all solved by default), on the scenario's grid: the first-order
-        extrapolation from the two finest of them, as the one-asset schedule."""
+        """The answer from the first ``n`` grids (all solved by default), on the scenario's grid: the
+        first-order extrapolation from the two finest of them, as the one-asset schedule."""
         n = len(self.grids) if n is None else n
         if n == 1:
             return self._on_coarse(0)
@@ -133,7 +134,8 @@ class AssetsQuadraticSolver:
 
     def _describe(self, status: str) -> str:
         grids = "/".join(str(self.market.steps * 2**i) for i in range(len(self.grids)))
-        error = f"time-step error {self.grid_errors[-1]:.2g}" if self.grid_errors else "time-step error unknown"
+        error = (f"time-step error {self.grid_errors[-1]:.2g}" if self.grid_errors
+                 else "time-step error unknown")
         tail = f"fixed-point residual {self.residual:.2g}, {self.elapsed_s:.1f} s"
         if status == "interrupted":
             return f"stopped after grids of {grids} steps ({error}; {tail})"

@@ -3,13 +3,14 @@ section 6, "The discrete sweep for several assets").
 
 The one-asset sweep of :mod:`marketeq.solvers.quadratic` with vectors for numbers: the state is
 ``x = (D, W, 1)`` with ``D`` in R^(N d) (agent-major: entry ``n d + i`` is agent n's deviation in asset i),
-``W`` in R^d; the control is the rates, zero-sum across agents for each asset (basis ``Q x I_d``); the cost of
-a step is ``dt/2 u' Lambda u`` per agent; the risk term ``gamma_n/2 |Sigma_k' phi^n + Xi_n W|^2`` (without the
-endowment's own ``|Xi_n W|^2``) is integrated by the trapezoid rule. The market's volatility step is the matrix
-form of :func:`marketeq.solvers.fixed_point.volatility_pass`: the price step over ``[t_k, t_{k+1}]`` uses
-``Sigma_{k+1}``, so the loading of ``dW_{i-1}`` in the terminal condition reads
+``W`` in R^d; the control is the rates, zero-sum across agents for each asset (basis ``Q x I_d``); the cost
+of a step is ``dt/2 u' Lambda u`` per agent; the risk term ``gamma_n/2 |Sigma_k' phi^n + Xi_n W|^2`` (without
+the endowment's own ``|Xi_n W|^2``) is integrated by the trapezoid rule. The market's volatility step is the
+matrix form of :func:`marketeq.solvers.fixed_point.volatility_pass`: the price step over ``[t_k, t_{k+1}]``
+uses ``Sigma_{k+1}``, so the loading of ``dW_{i-1}`` in the terminal condition reads
 
-    Sigma_i (I + dt X) = A - dt ( sum_{j=i+1}^{K-1} Sigma_j Sigma_j' dP_j/d dW_{i-1} + (sum_{j=i+1}^{K-1} Sigma_j) X ),
+    Sigma_i (I + dt X) = A - dt ( sum_{j=i+1}^{K-1} Sigma_j Sigma_j' dP_j/d dW_{i-1}
+                                  + (sum_{j=i+1}^{K-1} Sigma_j) X ),
 
 with ``P_j = (1/N) sum_n gamma_n phi^n_j`` and ``X = (1/N) sum_n gamma_n Xi_n``; the sum over ``j`` goes
 through an adjoint ``M_m = Sigma_m Sigma_m' C' + M_{m+1} (I + dt A_m)`` (d x N d, ``C' D = (1/N) sum_n gamma_n
@@ -25,7 +26,8 @@ import numpy as np
 
 from marketeq.oracles.assets_market import AssetsMarket, euler_price
 
-__all__ = ["AssetsEquilibrium", "AssetsProblem", "best_response", "equilibrium_sweep", "market_of", "roll_out"]
+__all__ = ["AssetsEquilibrium", "AssetsProblem", "best_response", "equilibrium_sweep", "market_of",
+           "roll_out"]
 
 
 class AssetsProblem:
@@ -39,7 +41,8 @@ class AssetsProblem:
         zero_sum = np.linalg.svd(centring)[0][:, : n - 1]  # the centring's range: rates that sum to zero
         self.basis = np.kron(zero_sum, np.eye(d))  # (N d, (N-1) d): per asset, rates that sum to zero
         self.control_cost = 0.5 * market.dt * np.kron(np.eye(n - 1), self.lam)
-        self.weights = np.kron(market.gamma[:, None] / n, np.eye(d))  # C (N d, d): C' D = (1/N) sum gamma_n D^n
+        # C (N d, d): C' D = (1/N) sum_n gamma_n D^n
+        self.weights = np.kron(market.gamma[:, None] / n, np.eye(d))
         self.exposure = np.einsum("n,nij->ij", market.gamma, market.xi) / n  # X
         self.phibar = market.phibar.reshape(-1)  # (N d,)
 
@@ -53,7 +56,8 @@ class AssetsProblem:
         form[:nd, :nd] = np.kron(np.diag(0.5 * g), cov)
         # gamma_n phi' Sigma Xi_n W, split symmetrically
         form[:nd, nd:nd + d] = (0.5 * g[:, None, None] * (sigma @ m.xi)).reshape(nd, d)
-        form[:nd, -1] = (0.5 * g[:, None] * phibar @ cov).reshape(nd)  # gamma_n D' C phibar_n: phi = phibar + D
+        # gamma_n D' Sigma Sigma' phibar_n, from phi = phibar + D
+        form[:nd, -1] = (0.5 * g[:, None] * phibar @ cov).reshape(nd)
         form[nd:nd + d, -1] = 0.5 * np.einsum("n,nji,nj->i", g, m.xi, phibar @ sigma)
         form[nd:, :nd] = form[:nd, nd:].T
         form[-1, nd:nd + d] = form[nd:nd + d, -1]
@@ -119,7 +123,8 @@ def best_response(problem: AssetsProblem, sigma: np.ndarray) -> tuple[np.ndarray
     return problem.split(gains)
 
 
-def market_of(problem: AssetsProblem, A: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def market_of(problem: AssetsProblem, A: np.ndarray, a: np.ndarray,
+              b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The volatility (K+1, d, d) and expected initial price (d,) at which the return identity meets the
     terminal condition for the agents' feedback ``(A, a, b)``: the market's half of the sweep alone."""
     m = problem.market
@@ -137,7 +142,8 @@ def market_of(problem: AssetsProblem, A: np.ndarray, a: np.ndarray, b: np.ndarra
     return sigma, problem.expected_s0(sigma, A, b)
 
 
-def _adjoint_step(problem: AssetsProblem, sigma: np.ndarray, A: np.ndarray, adjoint: np.ndarray) -> np.ndarray:
+def _adjoint_step(problem: AssetsProblem, sigma: np.ndarray, A: np.ndarray,
+                  adjoint: np.ndarray) -> np.ndarray:
     """``M_i = Sigma_i Sigma_i' C' + M_{i+1} (I + dt A_i)``."""
     return sigma @ (sigma.T @ problem.weights.T) + adjoint + problem.market.dt * adjoint @ A
 
@@ -194,4 +200,5 @@ def roll_out(market: AssetsMarket, feedback: AssetsEquilibrium, dW: np.ndarray) 
     interval = np.concatenate([feedback.sigma[1:], feedback.sigma[-1:]])
     S = euler_price(market, feedback.s0, mu, interval, dW_)
     sigma = np.broadcast_to(feedback.sigma, (n_paths, *feedback.sigma.shape)).copy()
-    return {"t": market.times, "W": W, "dW": dW_, "phi": phi, "phidot": phidot, "mu": mu, "sigma": sigma, "S": S}
+    return {"t": market.times, "W": W, "dW": dW_, "phi": phi, "phidot": phidot, "mu": mu, "sigma": sigma,
+            "S": S}
