@@ -188,3 +188,17 @@ def test_a_stop_ends_the_run_after_the_grid_in_progress_with_its_answer():
     assert [type(e).__name__ for e in events] == names
     assert events[-1].status == "interrupted"
     assert result.metrics["oracle/sigma_sup_rel_error"].value < 5e-3  # one grid: first order, 0.1%-ish
+
+
+def test_a_coarse_grid_is_refined_until_the_estimated_error_is_met_and_the_estimate_is_honest():
+    """K = 10 on assets_3_quadratic needs three grids; the extrapolation's estimated error (7.3e-4) is the
+    size of its actual error against the oracle (6.7e-4), and both are within the 2e-3 tolerance."""
+    from marketeq.scenario_files import load_scenario
+    from tests.test_assets_results import SCENARIOS
+
+    scenario = load_scenario(SCENARIOS / "assets_3_quadratic.toml").replace(
+        **{"run.test_paths": 16, "market.steps": 10})
+    m = marketeq.solve(scenario).metrics
+    assert m["convergence/grids"].value == 3.0 and m["convergence/converged"].value == 1.0
+    estimate, actual = m["convergence/time_step_error"].value, m["oracle/sigma_sup_rel_error"].value
+    assert actual <= 2e-3 and 0.5 < estimate / actual < 2.0

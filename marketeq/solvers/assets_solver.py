@@ -39,6 +39,11 @@ from marketeq.solvers.quadratic_assets import (
 __all__ = ["AssetsQuadraticSolver"]
 
 
+def _every(eq: AssetsEquilibrium, every: int) -> AssetsEquilibrium:
+    """A grid's equilibrium at every ``every``-th point: at the points of the scenario's grid."""
+    return AssetsEquilibrium(eq.sigma[::every], eq.A[::every], eq.a[::every], eq.b[::every], eq.s0)
+
+
 def _relative_sup(x: np.ndarray, reference: np.ndarray) -> float:
     """sup over t of the largest entry of ``|x_t - reference_t|`` over the largest of ``|reference_t|``."""
     scale = np.abs(reference).max(axis=(-2, -1))
@@ -57,7 +62,10 @@ class AssetsQuadraticSolver:
         self.market = AssetsMarket.check(arrays.gamma, arrays.xi, arrays.A, arrays.supply, arrays.beta,
                                          arrays.horizon, arrays.steps)
         self.lam = cost_matrix(arrays.lam, self.market.n_assets)
+        # each grid's equilibrium at the scenario's grid points, all the answer uses: the full tables of the
+        # finest grids would take (K+1) (N d)^2 numbers each
         self.grids: list[AssetsEquilibrium] = []
+        self.finest_sigma: np.ndarray | None = None
         self.grid_errors: list[float] = []  # the estimated error after each refinement
         self.residual = float("nan")  # the fixed-point residual of the finest grid's equilibrium
         self.verdict = ""
@@ -82,7 +90,9 @@ class AssetsQuadraticSolver:
             market = self._market(level)
             events.on_event(PhaseStarted(level, "joint", 1))
             problem = AssetsProblem(market, self.lam)
-            self.grids.append(equilibrium_sweep(problem))
+            equilibrium = equilibrium_sweep(problem)
+            self.finest_sigma = equilibrium.sigma
+            self.grids.append(_every(equilibrium, 2**level))
             if level:
                 self.grid_errors.append(self._grid_error())
             self.elapsed_s = time.perf_counter() - started
@@ -104,22 +114,18 @@ class AssetsQuadraticSolver:
     def _fixed_point_residual(self) -> float:
         """How far the market that the agents' best response to the finest grid's volatility implies is from
         that volatility: rounding for an exact sweep, the check that it is one."""
+        assert self.finest_sigma is not None
         problem = AssetsProblem(self._market(len(self.grids) - 1), self.lam)
-        sigma, _ = market_of(problem, *best_response(problem, self.grids[-1].sigma))
-        return _relative_sup(sigma[1:], self.grids[-1].sigma[1:])
-
-    def _on_coarse(self, index: int) -> AssetsEquilibrium:
-        """Grid ``index``'s equilibrium at the points of the scenario's grid."""
-        every, eq = 2**index, self.grids[index]
-        return AssetsEquilibrium(eq.sigma[::every], eq.A[::every], eq.a[::every], eq.b[::every], eq.s0)
+        sigma, _ = market_of(problem, *best_response(problem, self.finest_sigma))
+        return _relative_sup(sigma[1:], self.finest_sigma[1:])
 
     def answer(self, n: int | None = None) -> AssetsEquilibrium:
         """The answer from the first ``n`` grids (all solved by default), on the scenario's grid: the
         first-order extrapolation from the two finest of them, as the one-asset schedule."""
         n = len(self.grids) if n is None else n
         if n == 1:
-            return self._on_coarse(0)
-        fine, coarse = self._on_coarse(n - 1), self._on_coarse(n - 2)
+            return self.grids[0]
+        fine, coarse = self.grids[n - 1], self.grids[n - 2]
         return AssetsEquilibrium(*(2.0 * getattr(fine, f.name) - getattr(coarse, f.name)
                                    for f in dataclasses.fields(AssetsEquilibrium)))
 
@@ -128,7 +134,7 @@ class AssetsQuadraticSolver:
         difference, with three or more a third of the change between the last two extrapolations."""
         n = len(self.grids)
         if n == 2:
-            fine, base = self._on_coarse(1).sigma, self._on_coarse(0).sigma
+            fine, base = self.grids[1].sigma, self.grids[0].sigma
             return _relative_sup(base[1:], fine[1:])
         return _relative_sup(self.answer(n - 1).sigma[1:], self.answer(n).sigma[1:]) / 3.0
 
