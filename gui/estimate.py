@@ -9,6 +9,7 @@ from typing import Any
 import marketeq
 from gui.run_model import format_seconds
 from marketeq.memory import estimate_memory
+from marketeq.scenario.assets import refuse_unsolved_assets
 
 
 def scenario_summary(scenario: marketeq.Scenario) -> str:
@@ -19,11 +20,24 @@ def scenario_summary(scenario: marketeq.Scenario) -> str:
             f"seed {scenario.run.seed}")
 
 
+def run_refusal(scenario: marketeq.Scenario) -> str | None:
+    """Why the engine would refuse to run ``scenario`` (its one line), or None when it runs: Run offers only
+    what runs (several assets with power costs do not)."""
+    try:
+        refuse_unsolved_assets(scenario)  # what marketeq.api.runnable refuses, without loading the engine
+    except marketeq.ScenarioError as exc:
+        return str(exc)
+    return None
+
+
 def estimate_text(scenario: marketeq.Scenario, seconds_per_iteration: float | None = None) -> str:
     """What a run of ``scenario`` will cost: iterations, peak memory and, when known, time."""
-    if scenario.n_assets > 1:  # no solver runs several assets yet: Run would be refused
-        return (f"{scenario.n_assets} assets: the solvers handle one asset so far; open the result of "
-                "'marketeq oracle' to see this market's exact equilibrium")
+    refusal = run_refusal(scenario)
+    if refusal is not None:
+        return f"cannot run: {refusal}"
+    if scenario.n_assets > 1:  # exact grid equilibria: no iterations, no networks
+        return (f"{scenario.n_assets} assets, quadratic costs: exact equilibria on refined time grids, "
+                "seconds (with the oracle's comparison)")
     need = estimate_memory(scenario).peak
     if scenario.solver.adaptive:  # it stops on its own: no iteration count to multiply
         return f"{scenario.solver.summary()}, about {need / 2**30:.2g} GiB of memory"

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter, QTabWidget, 
 
 import marketeq
 from gui import dialogs
-from gui.estimate import estimate_text
+from gui.estimate import estimate_text, run_refusal
 from gui.log_pane import LogPane
 from gui.menus import build_menus
 from gui.plots import PlotsPanel
@@ -146,7 +146,7 @@ class MainWindow(QMainWindow):
     # --- runs ----------------------------------------------------------------------------------------
     def start_run(self) -> bool:
         scenario = self.form.validate()
-        if scenario is None or self.runner.running:
+        if scenario is None or self.runner.running or run_refusal(scenario) is not None:
             return False
         self.model.reset(scenario.name, tuple(scenario.agent_names))
         self.model.set_status("starting", "computing the oracle and building the networks")
@@ -255,14 +255,17 @@ class MainWindow(QMainWindow):
         self.controls.estimate.setText(estimate_text(scenario, self.seconds_per_iteration) if scenario
                                        else "fix the scenario's errors to see what a run needs")
         self._update_title()
+        self._update_buttons()  # a valid edit may make a scenario the engine refuses (several assets)
 
     def _update_buttons(self) -> None:
         running, job = self.runner.running, self.runner.job
-        valid, result = self.form.scenario is not None, self.results.result
-        self.controls.set_state(running, valid, self.runner.paused)
+        scenario, result = self.form.scenario, self.results.result
+        valid = scenario is not None
+        refusal = run_refusal(scenario) if scenario is not None else None
+        self.controls.set_state(running, valid, self.runner.paused, refusal)
         self.controls.pause_button.setEnabled(job == "run")
         self.results.set_enabled(busy=running)
-        states = {"run": valid and not running, "pause": job == "run", "stop": running,
+        states = {"run": valid and refusal is None and not running, "pause": job == "run", "stop": running,
                   "gap": result is not None and result.paths is not None and not running,
                   "open_result": not running, "open_scenario": not running,
                   "export": result is not None, "save_plots": result is not None,

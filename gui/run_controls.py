@@ -63,11 +63,12 @@ class RunControls(QWidget):
     def _toggle_pause(self) -> None:
         (self.resume_requested if self._paused else self.pause_requested).emit()
 
-    def set_state(self, running: bool, valid: bool, paused: bool = False) -> None:
-        """Enable what makes sense: Run when idle with a valid scenario, Pause and Stop while running."""
+    def set_state(self, running: bool, valid: bool, paused: bool = False, refusal: str | None = None) -> None:
+        """Enable what makes sense: Run when idle with a valid scenario the engine runs (``refusal``: why it
+        would not), Pause and Stop while running."""
         self._paused = paused
-        self.run_button.setEnabled(valid and not running)
-        self.run_button.setToolTip("" if valid else "fix the scenario's errors first")
+        self.run_button.setEnabled(valid and refusal is None and not running)
+        self.run_button.setToolTip("fix the scenario's errors first" if not valid else refusal or "")
         self.pause_button.setEnabled(running)
         self.pause_button.setText("Resume" if paused else "Pause")
         self.pause_button.setIcon(self._icons[paused])

@@ -14,7 +14,7 @@ import torch
 
 from marketeq.memory import check_memory
 from marketeq.metrics import compute_metrics
-from marketeq.metrics_assets import assets_metrics
+from marketeq.metrics_assets import assets_metrics, assets_oracle_errors
 from marketeq.model.brownian import Brownian, brownian_test_set
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths
@@ -25,8 +25,9 @@ from marketeq.oracles.pde_grid import PdeGrid
 from marketeq.results import Metric, RunResult
 from marketeq.runtime import Runtime, provenance, seed_everything
 from marketeq.scenario import Scenario, ScenarioError, scenario_to_toml
-from marketeq.scenario.assets import asset_arrays
+from marketeq.scenario.assets import asset_arrays, refuse_unsolved_assets
 from marketeq.solvers.adaptive import AdaptiveLinkSolver
+from marketeq.solvers.assets_solver import AssetsQuadraticSolver
 from marketeq.solvers.base import ResumeError, Solver
 from marketeq.solvers.checkpoints import checkpoint_sink, read_resume, resume_failed
 from marketeq.solvers.events import Callback, CallbackList, RunControl, Status
@@ -37,14 +38,21 @@ from marketeq.solvers.rlink import ReinforcementLinkSolver
 SOLVERS = {"rlink": ReinforcementLinkSolver, "joint": JointSolver, "fbsde": FBSDESolver}
 
 
+def runnable(scenario: Scenario) -> None:
+    """Refuse, in one line naming the field, a scenario that :func:`solve` cannot run: several assets with
+    power costs, without costs, or with another method than the default schedule."""
+    refuse_unsolved_assets(scenario)
+
+
 def one_asset_method(scenario: Scenario) -> None:
-    """Refuse, in one line naming the method, a several-asset scenario: no solver handles d > 1 yet."""
+    """Refuse, in one line naming the method, a several-asset scenario where one asset is needed (comparisons
+    of solvers, the trained solvers)."""
     if scenario.n_assets > 1:
         exact = reference_name(scenario)
-        hint = (f"'marketeq oracle' gives its exact answer ({exact})" if exact
-                else "no exact answer exists for it either (q < 2)")
+        hint = (f"'marketeq run' with the default settings solves it and 'marketeq oracle' gives its exact "
+                f"answer ({exact})" if exact else "no solver or exact answer exists for it (q < 2)")
         raise ScenarioError("solver.method", scenario.solver.method,
-                            f"solves one asset so far, but market.assets = {scenario.n_assets}; {hint}")
+                            f"solves one asset here, but market.assets = {scenario.n_assets}; {hint}")
 
 
 def build_solver(scenario: Scenario, runtime: Runtime) -> Solver:
@@ -87,6 +95,8 @@ def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunCo
         ResultFileError: the checkpoint to resume cannot be read or belongs to another scenario or seed,
             or a checkpoint cannot be written.
     """
+    if scenario.n_assets > 1:  # exact grid equilibria, nothing to train or checkpoint
+        return _solve_assets(scenario, callbacks, control, seed)
     one_asset_method(scenario)
     scenario, runtime = _runtime(scenario, device, seed)
     check_memory(scenario, runtime.device)
@@ -129,6 +139,36 @@ def solve(scenario: Scenario, callbacks: Iterable[Callback] = (), control: RunCo
                   oracle_name=reference[0] if reference else None,
                   oracle_paths=reference[1] if reference else None,
                   oracle_metrics=oracle_metrics(scenario, reference[1]) if reference else {})
+
+
+def _solve_assets(scenario: Scenario, callbacks: Iterable[Callback], control: RunControl | None,
+                  seed: int | None) -> RunResult:
+    """:func:`solve` for several assets (quadratic costs): the refined grid equilibria on the seeded test set
+    of d factors, with the per-asset metrics and the matrix-Riccati oracle's errors on the same paths."""
+    scenario, runtime = _runtime(scenario, "cpu", seed)
+    started = time.perf_counter()
+    solver = AssetsQuadraticSolver(scenario)
+    status, message = solver.run(CallbackList(callbacks), control)
+    m, arrays = scenario.market, asset_arrays(scenario)
+    test = brownian_test_set(runtime.seed, scenario.run.test_paths, m.steps, m.dt, assets=scenario.n_assets)
+    paths = Paths(**solver.evaluate(test.dW.numpy()))
+    metrics = assets_metrics(arrays, paths)
+    metrics.update({name: Metric(value) for name, value in solver.convergence().items()})
+    reference = _assets_reference(scenario, "auto", runtime.seed)
+    oracle_fields: dict[str, Any] = {}
+    if reference is not None:
+        name, oracle, s0 = reference
+        metrics.update(assets_oracle_errors(paths, oracle))
+        metrics["oracle/S0_rel_error"] = Metric(float(np.abs(paths.S[:, 0].mean(0) - s0).max()
+                                                      / np.abs(s0).max()))
+        own = assets_metrics(arrays, oracle)
+        own.update({f"S0/{i + 1}": Metric(float(v)) for i, v in enumerate(s0)})
+        oracle_fields = dict(oracle_name=name, oracle_paths=oracle, oracle_metrics=own)
+    return RunResult(scenario=scenario, scenario_toml=scenario_to_toml(scenario), solver=solver.name,
+                     status=status, provenance=provenance(Runtime(torch.device("cpu"), torch.float64,
+                                                                  runtime.seed)),
+                     history={"step": np.zeros(0, dtype=np.int64)}, paths=paths, metrics=metrics,
+                     message=message, wall_time_s=time.perf_counter() - started, **oracle_fields)
 
 
 def with_oracle(result: RunResult) -> RunResult:

@@ -50,6 +50,9 @@ STEPS = (
         "assets_oracle", "assets_oracle_check.py", ("--record",), ("--quick", "--record"), ("assets_oracle",)
     ),
     Step(
+        "assets_solver", "assets_solver_check.py", ("--record",), ("--quick", "--record"), ("assets_solver",)
+    ),
+    Step(
         "bench_memory",
         "bench_memory.py",
         ("--runs", "3", "10", "30", "100", "--iterations", "60", "--record"),

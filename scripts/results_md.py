@@ -35,6 +35,7 @@ ORDER = [
     "pde_convergence",
     "e2_table",
     "assets_oracle",
+    "assets_solver",
     "bench_cli",
 ]
 HEADER = """# Measured results

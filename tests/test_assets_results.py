@@ -106,14 +106,15 @@ def test_show_json_carries_the_assets(three, tmp_path, capsys):
     assert data["S0"][1] == three.metrics["S0/2"].value
 
 
-@pytest.mark.parametrize("command", ["run", "compare"])
-def test_a_solver_refuses_several_assets_in_one_line(command, tmp_path):
+@pytest.mark.parametrize(("command", "name", "field"), [
+    ("run", "assets_3_power", "frictions.q = 1.5"), ("compare", "assets_3_quadratic", "solver.method = 'rlink'")])
+def test_what_no_solver_handles_for_several_assets_is_refused_in_one_line(command, name, field, tmp_path):
     out = tmp_path / "out.h5"
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()) as printed:
-        code = main([command, str(SCENARIOS / "assets_3_quadratic.toml"), "-o", str(out)])
+        code = main([command, str(SCENARIOS / f"{name}.toml"), "-o", str(out)])
     assert code == 2 and err.getvalue().count("\n") == 1 and printed.getvalue() == ""
-    assert "solver.method = 'rlink'" in err.getvalue() and "market.assets = 3" in err.getvalue()
+    assert field in err.getvalue() and "market.assets = 3" in err.getvalue()
     assert not any(tmp_path.iterdir())
 
 

@@ -150,4 +150,6 @@ def test_validate_in_a_process_exits_2_with_one_line(tmp_path):
 def test_validate_says_how_many_assets(capsys):
     assert main(["validate", str(SCENARIOS / "assets_3_power.toml")]) == 0
     out = capsys.readouterr().out
-    assert "3 assets, 10 agents" in out and "no exact answer" in out
+    assert "3 assets, 10 agents" in out and "no solver or exact answer" in out
+    assert main(["validate", str(SCENARIOS / "assets_3_quadratic.toml")]) == 0
+    assert "'marketeq run' solves it" in capsys.readouterr().out

@@ -38,7 +38,7 @@ def resume_from(output: Path, checkpoint: Path) -> Path | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from marketeq.api import one_asset_method, solve, with_oracle
+    from marketeq.api import runnable, solve, with_oracle
     from marketeq.callbacks import ProgressBar
     from marketeq.hdf5 import checkpoint_path, write_result
     from marketeq.memory import estimate_memory
@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from marketeq.solvers.events import RunControl
 
     scenario = load(args.scenario)
-    one_asset_method(scenario)  # before any file or line is written
+    runnable(scenario)  # before any file or line is written
     output = Path(args.output) if args.output else default_output(scenario)
     output.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint_path(output)

@@ -27,9 +27,11 @@ def register(sub: Any) -> None:  # the parser's subparsers
 
 
 def assets_note(scenario: Any) -> str:
-    exact = scenario.frictions.q == 2 or not any(np.ravel(scenario.frictions.lam))
-    return "the solvers handle one asset so far; " + (
-        "'marketeq oracle' gives the exact answer" if exact else "no exact answer exists for q < 2")
+    if not any(np.ravel(scenario.frictions.lam)):
+        return "frictionless: 'marketeq oracle' gives the exact answer"
+    if scenario.frictions.q == 2:
+        return "'marketeq run' solves it with the default settings; 'marketeq oracle' gives the exact answer"
+    return "power costs: no solver or exact answer for several assets yet"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -33,8 +33,9 @@ class MarketModel:
     def from_scenario(cls, scenario: Scenario, device: torch.device | str = "cpu",
                       dtype: torch.dtype = torch.float64) -> MarketModel:
         if scenario.n_assets > 1:  # the several-asset market lives in marketeq.oracles.assets_market so far
-            raise ScenarioError("market.assets", scenario.n_assets, "the one-asset market model (solvers, gap, "
-                                "best responses) handles one asset so far; 'marketeq oracle' solves this scenario")
+            raise ScenarioError("market.assets", scenario.n_assets, "the one-asset market model (trained solvers, "
+                                "gap, best responses) handles one asset; 'marketeq run' (q = 2) and 'marketeq "
+                                "oracle' solve this scenario")
         m, f = scenario.market, scenario.frictions
         as_tensor = lambda values: torch.tensor(values, dtype=dtype, device=device)  # noqa: E731
         lams = scenario.lams

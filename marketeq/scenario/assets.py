@@ -16,14 +16,14 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from marketeq.scenario.fields import Allowed, Numbers, Rule, numbers
+from marketeq.scenario.fields import Allowed, Numbers, Rule, ScenarioError, numbers
 
 # The functions below take the Scenario (marketeq.scenario builds it from the types here, so it cannot be
 # imported back, not even for type checking: tests/test_layers.py counts that as a cycle).
 Scenario = Any
 
 __all__ = ["MAX_ASSETS", "AlphaField", "AssetArrays", "BetaField", "CostField", "SupplyField", "XiField",
-           "asset_arrays", "check_assets"]
+           "asset_arrays", "check_assets", "refuse_unsolved_assets"]
 
 MAX_ASSETS = 100
 # A beyond this condition number is singular in float64 for the oracle's solve of (A')^-1 Xi_n.
@@ -179,3 +179,23 @@ def asset_arrays(s: Scenario) -> AssetArrays:
         supply=np.array(m.supply, dtype=float).reshape(d),
         lam=s.frictions.lam if d > 1 else float(s.frictions.lam),
         q=s.frictions.q, horizon=m.horizon, steps=m.steps)
+
+
+def refuse_unsolved_assets(scenario: Scenario) -> None:
+    """One line naming the field for a several-asset scenario no solver handles: power costs, no costs, or a
+    method other than the default schedule (:mod:`marketeq.solvers.assets_solver` runs the rest). Here, not
+    in the solver, so that the desktop app can ask without loading the engine."""
+    if scenario.n_assets == 1:
+        return
+    d, q, lam = scenario.n_assets, scenario.frictions.q, scenario.frictions.lam
+    if q != 2:
+        raise ScenarioError("frictions.q", q, f"with market.assets = {d} the solver needs quadratic costs "
+                                              "(q = 2); power costs have no solver for several assets yet")
+    if asset_arrays(scenario).frictionless:
+        raise ScenarioError("frictions.lambda", lam,
+                            f"with market.assets = {d} and no costs there is nothing to solve: 'marketeq "
+                            "oracle' gives the exact frictionless answer; give costs > 0 to solve")
+    if scenario.solver.method != "rlink" or not scenario.solver.adaptive:
+        raise ScenarioError("solver.method", scenario.solver.method,
+                            f"with market.assets = {d} only the default schedule runs (method rlink with the "
+                            "adaptive schedule); remove the [solver] method and schedule settings")

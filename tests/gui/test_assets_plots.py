@@ -106,9 +106,49 @@ def test_per_asset_metrics_are_named_after_the_asset():
     assert [r[0] for r in display_rows(rows, ["cautious"])] == ["S0 asset 2", "mu0 asset 1", "J 1: cautious"]
 
 
-def test_the_estimate_line_says_that_no_solver_runs_several_assets():
+def test_the_estimate_line_says_what_runs_for_several_assets():
     from gui.estimate import estimate_text
 
     text = estimate_text(scenario("assets_3_quadratic"))
-    assert text.startswith("3 assets:") and "marketeq oracle" in text
+    assert text.startswith("3 assets, quadratic costs:") and "GiB" not in text
+    refused = estimate_text(scenario("assets_3_power"))
+    assert refused.startswith("cannot run: frictions.q = 1.5") and "market.assets = 3" in refused
     assert "GiB" in estimate_text(marketeq.load_scenario(SCENARIOS / "quickstart.toml"))
+
+
+def test_run_is_offered_for_quadratic_costs_and_not_for_power_costs_on_several_assets(qtbot):
+    from gui.app import build_window
+
+    window = build_window(str(SCENARIOS / "assets_3_power.toml"))
+    qtbot.addWidget(window)
+    controls = window.controls
+    assert window.form.scenario is not None  # a valid scenario, which the engine would refuse
+    assert not controls.run_button.isEnabled() and not window.actions_["run"].isEnabled()
+    assert controls.run_button.toolTip().startswith("frictions.q = 1.5")
+    assert not window.start_run() and not window.runner.running
+    window.form.set_scenario(scenario("assets_3_quadratic"))
+    assert controls.run_button.isEnabled() and window.actions_["run"].isEnabled()
+    assert controls.run_button.toolTip() == ""
+
+
+def test_a_several_asset_run_goes_through_the_app_to_its_result(qtbot):
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from gui.app import build_window
+
+    window = build_window(str(SCENARIOS / "assets_2_separable.toml"))
+    qtbot.addWidget(window)
+    window.form.set_scenario(scenario("assets_2_separable"))
+    loop = QEventLoop()
+    window.runner.stopped.connect(loop.quit)
+    QTimer.singleShot(120_000, loop.quit)
+    assert window.start_run()
+    loop.exec()
+    for _ in range(10):
+        qtbot.wait(10)
+    result = window.results.result
+    assert window.model.status == "completed", window.model.message
+    assert result is not None and result.paths.sigma.shape == (40, 31, 2, 2)
+    assert result.metrics["convergence/converged"].value == 1.0 and result.oracle_name == "riccati"
+    assert result.metrics["oracle/sigma_sup_rel_error"].value < 5e-3
+    assert window.controls.run_button.isEnabled()
