@@ -65,7 +65,7 @@ def population_toml(n: int, workdir: Path) -> Path:
     """The quickstart scenario with its agents replaced by one population of n."""
     base = (ROOT / "scenarios" / "quickstart.toml").read_text(encoding="utf-8")
     head, _, rest = base.partition("[[agents]]")
-    tail = rest[rest.index("[solver]"):]
+    tail = rest[rest.index("[run]"):]  # the run settings (and a [solver] table, if the file has one)
     population = (f'[[populations]]\nname = "agent"\ncount = {n}\ngamma_range = [1.0, 3.0]\n'
                   f'xi_sd = 10.0\nxi_rule = "centred"\nseed = {n}\n\n')
     path = workdir / f"scale_{n}.toml"
