@@ -301,13 +301,13 @@ def main() -> None:
     if args.no_record:
         return
     shown = ROOT / ("results/bench_scale_quick.png" if args.quick else "docs/bench_scale.png")
-    figure(rows, shown)
     methods = list(dict.fromkeys(m for r in rows for m in r.get("oracle", {}).get("ode", {})))
     path = save_record("bench_scale", "Cost against the number of agents (bench_scale)",
                        {"rows": rows, "wall_time_exponent": slope, "tables": tables(rows, methods),
                         **({} if args.quick else {"figure": "docs/bench_scale.png"}),
                         "output": transcript.text, "notes": notes(args, rows, slope)},
                        seeds=[0], quick=args.quick)
+    figure(rows, shown)  # after the record: its commit is that of the code, not "+changes" for the figure
     print(f"wrote {path} and {shown}")
 
 
