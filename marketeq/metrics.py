@@ -65,8 +65,13 @@ def oracle_errors(model: MarketModel, p: Paths, o: Paths, oracle_s0: float | Non
     sigma, sigma_star = as_np(p.sigma.mean(0))[:-1], as_np(o.sigma.mean(0))[:-1]
     mu0, mu0_star = float(p.mu[:, 0].mean()), float(o.mu[:, 0].mean())
     s0_star = float(o.S[:, 0].mean()) if oracle_s0 is None else oracle_s0
-    sq = (p.phidot[:, :-1] - o.phidot[:, :-1]).double().pow(2).mean((1, 2))
-    scale = float(o.phidot[:, :-1].double().pow(2).mean())
+    # over chunks of paths: whole, the float64 temporaries are 0.8 GB each at 1000 agents
+    B, K1, N = p.phi.shape
+    size = max(1, CHUNK_ELEMENTS // (K1 * N))
+    sq = torch.cat([(p.phidot[i:i + size, :-1] - o.phidot[i:i + size, :-1]).double().pow(2).mean((1, 2))
+                    for i in range(0, B, size)])
+    scale = sum(float(o.phidot[i:i + size, :-1].double().pow(2).sum()) for i in range(0, B, size))
+    scale /= B * (K1 - 1) * N
     rates = mean_se(as_np(sq))
     return {
         "oracle/sigma_sup_rel_error": Metric(float(np.max(np.abs(sigma - sigma_star) / np.abs(sigma_star)))),

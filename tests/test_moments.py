@@ -8,7 +8,7 @@ from marketeq.model.brownian import BrownianSource, moment_matched
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import roll_holdings
 from marketeq.solvers.fixed_point import expected_s0, solve_volatility, volatility_pass, welfare
-from marketeq.solvers.moments import expected_welfare, linear_moments, return_slopes
+from marketeq.solvers.moments import expected_welfare, identity_moments, linear_moments, return_slopes
 
 
 def random_feedback(model: MarketModel, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -52,6 +52,17 @@ def test_exact_market_equals_the_regression_on_moment_matched_paths(quickstart):
     sigma = volatility_pass(model, slopes)
     assert float((sigma - sigma_paths).abs().max()) < 1e-9
     assert abs(float(expected_s0(model, sigma, mean) - s0_paths)) < 1e-9
+
+
+def test_the_streamed_identity_moments_are_the_slopes_of_the_full_moments(quickstart):
+    """The check's lean forward roll gives what return_slopes reads off the (K+1) x N x K moments."""
+    model, gains, _, _, _ = _linear_setup(quickstart, 40)
+    mean, slopes = return_slopes(model, linear_moments(model, *gains, model.dt))
+    lean_mean, lean_slopes = identity_moments(model, *gains, model.dt)
+    assert lean_slopes.shape == slopes.shape == (model.n_steps, model.n_steps + 1)
+    assert float(slopes.abs().max()) > 1e-2  # a feedback far from zero: the comparison is not of zeros
+    assert float((lean_mean - mean).abs().max()) < 1e-12 * float(mean.abs().max())
+    assert float((lean_slopes - slopes).abs().max()) < 1e-12 * float(slopes.abs().max())
 
 
 def test_raw_paths_differ_from_the_expectation_where_matched_ones_do_not(quickstart):

@@ -109,6 +109,37 @@ def test_a_feedback_table_is_read_at_the_points_of_its_grid_only():
         table.on(torch.tensor([0.5 * float(model.times[1])]))
 
 
+def test_a_feedback_table_is_empty_until_solved_and_loads_a_saved_one_of_either_size():
+    model = _model(STRONG, 8)
+    table = FeedbackTable(model)
+    assert table.A.shape == (0, 2, 2)  # the grids the schedule never reaches cost nothing
+    with pytest.raises(ValueError, match="empty"):
+        table.on(model.times)
+    table.set(*best_response(model, torch.ones(9, dtype=torch.float64)))
+    fresh = FeedbackTable(model)
+    fresh.load_state_dict(table.state_dict())  # a checkpoint of a solved grid into a new run
+    assert torch.equal(fresh.A, table.A) and torch.equal(fresh.b, table.b)
+    table.load_state_dict(FeedbackTable(model).state_dict())  # a resumed state from before the grid's sweep
+    assert table.A.shape[0] == 0
+
+
+def test_without_the_state_regression_the_check_leaves_out_foc_and_nothing_else(monkeypatch, single_thread):
+    """Above FOC_MAX_FEATURES (more than 169 agents) the check skips the regression: the same answer, a
+    path-wise link (rounding: the identity clears every path), and no foc in the metrics or the verdict."""
+    import marketeq.solvers.adaptive as adaptive
+
+    scenario = _scenario(steps=20, **STRONG).replace(**{"run.test_paths": 200, "run.device": "cpu"})
+    full = marketeq.solve(scenario)
+    monkeypatch.setattr(adaptive, "FOC_MAX_FEATURES", 0)
+    lean = marketeq.solve(scenario)
+    assert "convergence/foc" in full.metrics and "convergence/foc" not in lean.metrics
+    assert "foc" in full.message and "foc" not in lean.message and lean.message.startswith("converged")
+    assert "market/foc" not in lean.history
+    assert lean.metrics["convergence/link"].value < 1e-12
+    for name in ("oracle/sigma_sup_rel_error", "oracle/mu0_rel_error", "convergence/time_step_error"):
+        assert lean.metrics[name].value == full.metrics[name].value
+
+
 def test_the_default_run_of_a_weak_friction_market_converges_to_the_oracle(single_thread):
     """No [solver] table: the schedule refines the grid and extrapolates to within 0.5% of the exact sigma."""
     result = marketeq.solve(_scenario(steps=60, **WEAK).replace(**{"run.test_paths": 400, "run.device": "cpu"}))

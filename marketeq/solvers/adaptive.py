@@ -14,6 +14,7 @@ The reasons for each piece, and what they measured, are in :mod:`marketeq.solver
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ from marketeq.solvers.fixed_point import (
 from marketeq.solvers.implied import implied_mu
 from marketeq.solvers.levels import Level
 from marketeq.solvers.losses import StateProjection, clearing_error, implied_rates, terminal_error
-from marketeq.solvers.moments import linear_moments, return_slopes
+from marketeq.solvers.moments import identity_moments
 from marketeq.solvers.quadratic import equilibrium_sweep
 from marketeq.solvers.state import State, to_numpy
 
@@ -53,6 +54,10 @@ MIN_LEVELS = 2  # time grids K, 2K, ...: two give an estimate of the time-step e
 MAX_LEVELS = 3  # trained agents: K, 2K, 4K
 LINEAR_LEVELS = 6  # exact agents (quadratic costs): up to 32K, each grid's equilibrium in O(K N^3)
 GRID_TOLERANCE = 2e-3  # the extrapolated volatility's estimated relative error that ends the refinement
+# The check's regression of the marginal benefit on the state has 3N + 4 features: with exact agents it is
+# fitted only while they are at most half the held-out paths (N <= 169). Above, it would be underdetermined,
+# and its (K, 1024, 3N + 4) tensors take gigabytes (4 GB at N = 300).
+FOC_MAX_FEATURES = VALIDATION_PATHS // 2
 
 
 class AdaptiveLinkSolver(Solver):
@@ -149,8 +154,7 @@ class AdaptiveLinkSolver(Solver):
     def _market_step(self, level: Level) -> dict[str, Tensor]:
         m, b = level.model, level.train
         if level.linear:  # the exact market of the agents' feedback: its residual checks the sweep
-            mom = linear_moments(m, *level.policy.on(m.times), m.dt)
-            A_mean, slopes = return_slopes(m, mom)
+            A_mean, slopes = identity_moments(m, *level.policy.on(m.times), m.dt)
             sigma = volatility_pass(m, slopes).clamp_min(SIGMA_FLOOR * m.alpha)
             s0 = expected_s0(m, sigma, A_mean)
         elif self.identity:
@@ -168,7 +172,8 @@ class AdaptiveLinkSolver(Solver):
         level.market.s0.copy_(s0.to(level.market.s0.dtype))
         check = self._check(level, residual)
         level.checks.append(check)
-        logs = {f"market/{key}": torch.tensor(value) for key, value in check.as_dict().items()}
+        logs = {f"market/{key}": torch.tensor(value) for key, value in check.as_dict().items()
+                if math.isfinite(value)}  # foc is NaN where it was not computed
         logs["market/residual"] = torch.tensor(residual)
         return logs
 
@@ -190,7 +195,9 @@ class AdaptiveLinkSolver(Solver):
     @torch.no_grad()
     def _check(self, level: Level, residual: float) -> RoundCheck:
         """The round's residuals on the level's held-out paths; ``sigma_change`` is the larger of the
-        volatility's fixed-point residual and its change since the last round."""
+        volatility's fixed-point residual and its change since the last round. ``foc`` (reported, not used for
+        stopping) is NaN, and left out of the logs and metrics, for exact agents above ``FOC_MAX_FEATURES``:
+        it is not computed for more than 169 agents."""
         m, b = level.model, level.valid
         paths = self._paths(b, [(1.0, level)], m)
         sigma = paths.sigma[0].double().cpu().numpy()
@@ -205,11 +212,14 @@ class AdaptiveLinkSolver(Solver):
         mu_change = float(np.max(np.abs(mu_mean - old_mu)) / mu_scale)
         level.last_valid = (sigma, mu_mean)
         terminal = float(terminal_error(m, paths.S, paths.W).mean()) / (m.alpha**2 * m.horizon)
-        implied = implied_rates(m, paths.mu, paths.sigma, paths.phi, paths.W,
-                                self._projection(m, paths.phi, paths.W))[:, :-1]
+        regress = not level.linear or 3 * m.n_agents + 4 <= FOC_MAX_FEATURES
+        # Without the regression the link is path-wise: with exact agents the return identity makes the mean
+        # implied rate vanish on every path, so either way it measures rounding.
+        projection = self._projection(m, paths.phi, paths.W) if regress else None
+        implied = implied_rates(m, paths.mu, paths.sigma, paths.phi, paths.W, projection)[:, :-1]
         rates = paths.phidot[:, :-1]
         size = rates.pow(2).mean().clamp_min(1e-30)
-        foc = float((rates - implied).pow(2).mean() / size)
+        foc = float((rates - implied).pow(2).mean() / size) if regress else math.nan
         link = float(implied.mean(-1).pow(2).mean() / size)
         return RoundCheck(sigma_change, mu_change, terminal, link, float(clearing_error(paths.phidot).mean()),
                           foc)
@@ -297,7 +307,8 @@ class AdaptiveLinkSolver(Solver):
         level = self.levels[self.reached - 1]
         rounds = sum(len(lv.checks) for lv in self.levels)
         check = level.checks[-1]
-        values = ", ".join(f"{key} {value:.2g}" for key, value in check.as_dict().items())
+        values = ", ".join(f"{key} {value:.2g}" for key, value in check.as_dict().items()
+                           if math.isfinite(value))
         grids = "/".join(str(lv.model.n_steps) for lv in self.levels[: self.reached])
         grid = f"time-step error {self.grid_errors[-1]:.2g}" if self.grid_errors else "time-step error unknown"
         if verdict == "converged":
@@ -322,7 +333,8 @@ class AdaptiveLinkSolver(Solver):
             out["convergence/time_step_error"] = self.grid_errors[-1]
         checks = self.levels[self.reached - 1].checks
         if checks:
-            out.update({f"convergence/{key}": value for key, value in checks[-1].as_dict().items()})
+            out.update({f"convergence/{key}": value for key, value in checks[-1].as_dict().items()
+                        if math.isfinite(value)})
         return out
 
     # --- saved state -----------------------------------------------------------------------------------

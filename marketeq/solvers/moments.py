@@ -74,3 +74,25 @@ def return_slopes(model: MarketModel, mom: LinearMoments) -> tuple[Tensor, Tenso
     mean = (model.phibar.double() + mom.mean) @ weights
     slopes = torch.einsum("tnj,n->jt", mom.sens, weights)  # t: time point, j: increment
     return mean, slopes
+
+
+def identity_moments(model: MarketModel, A: Tensor, a: Tensor, b: Tensor, dt: float) -> tuple[Tensor, Tensor]:
+    """:func:`return_slopes` of :func:`linear_moments`, without their (K+1) x N x K tensors: the same forward
+    roll, keeping only the holdings term ``c' phi_j`` of each step (memory O(N K + K^2) instead of
+    O(N K^2): 13 GB at 1000 agents and 800 steps)."""
+    n_points, n = a.shape
+    n_steps = n_points - 1
+    weights = (model.identity_weights * model.gamma).to(a)
+    phibar = model.phibar.to(a)
+    mean = torch.empty(n_points, dtype=a.dtype, device=a.device)
+    slopes = torch.empty(n_steps, n_points, dtype=a.dtype, device=a.device)
+    state = torch.zeros(n, n_steps + 1, dtype=a.dtype, device=a.device)  # column 0 the mean, then dD/d dW_j
+    force = torch.zeros(n, n_steps + 1, dtype=a.dtype, device=a.device)
+    for k in range(n_points):
+        mean[k] = (phibar + state[:, 0]) @ weights
+        slopes[:, k] = weights @ state[:, 1:]
+        if k < n_steps:
+            force[:, 0] = b[k]
+            force[:, 1 : k + 1] = a[k].unsqueeze(-1)  # W_k loads on the increments before t_k
+            state = state + dt * torch.addmm(force, A[k], state)
+    return mean, slopes
