@@ -25,15 +25,14 @@ from marketeq.model.market import MarketModel
 from marketeq.model.rollout import Paths, price_path, roll_holdings, simulate
 from marketeq.runtime import Runtime, torch_threads
 from marketeq.scenario import Scenario
+from marketeq.solvers.agents_stop import agents_tolerance
 from marketeq.solvers.base import Solver
 from marketeq.solvers.fixed_point import (
     FIELDS,
     AndersonMixer,
     RoundCheck,
     expected_s0,
-    fit_volatility,
     interval_sigma,
-    solve_volatility,
     volatility_pass,
     welfare,
 )
@@ -41,6 +40,8 @@ from marketeq.solvers.implied import implied_mu
 from marketeq.solvers.levels import Level
 from marketeq.solvers.losses import StateProjection, clearing_error, implied_rates, terminal_error
 from marketeq.solvers.moments import identity_moments
+from marketeq.solvers.pathwise import pathwise_volatility
+from marketeq.solvers.pathwise_link import link_volatility, policy_jacobians
 from marketeq.solvers.quadratic import equilibrium_sweep
 from marketeq.solvers.state import State, to_numpy
 
@@ -125,7 +126,7 @@ class AdaptiveLinkSolver(Solver):
                     param.copy_(value)
                 after = torch.tensor(before, dtype=after.dtype)
         improvement = (before - float(after)) / max(abs(before), 1e-30)
-        done = improvement < AGENTS_RTOL
+        done = improvement < agents_tolerance(level.checks, AGENTS_RTOL)
         return {"agents/loss": after, "agents/improvement": torch.tensor(improvement),
                 "phase/done": torch.tensor(float(done))}
 
@@ -158,8 +159,9 @@ class AdaptiveLinkSolver(Solver):
             sigma = volatility_pass(m, slopes).clamp_min(SIGMA_FLOOR * m.alpha)
             s0 = expected_s0(m, sigma, A_mean)
         elif self.identity:
-            phi, _ = roll_holdings(m, b.W, level.rates())
-            sigma, s0 = solve_volatility(m, phi, b.W, b.dW)
+            rates = level.rates()
+            phi, _ = roll_holdings(m, b.W, rates)
+            sigma, s0 = pathwise_volatility(m, rates, phi, b.W, b.dW)
             sigma = sigma.clamp_min(SIGMA_FLOOR * m.alpha)
         else:
             phi, _ = roll_holdings(m, b.W, level.rates())
@@ -178,14 +180,16 @@ class AdaptiveLinkSolver(Solver):
         return logs
 
     def _iterate_volatility(self, level: Level, phi: Tensor) -> tuple[Tensor, Tensor]:
-        """The market by sweeps of ``sigma -> link mu -> fit``, for a link that is not the return identity."""
+        """The market by sweeps of ``sigma -> link mu -> fit``, for a link that is not the return identity;
+        the fit from the return's path-wise sensitivities (:mod:`marketeq.solvers.pathwise_link`)."""
         m, b = level.model, level.train
         sigma = level.market.sigma.double()
         inner = AndersonMixer(positive=True)
         s0 = level.market.s0.double()
+        projection = self._projection(m, phi, b.W)
+        jacobians = policy_jacobians(m, level.rates(), phi, b.W)
         for _ in range(MARKET_SWEEPS):
-            mu = self.link_mu(m, sigma.to(m.dtype), phi, b.W)
-            fitted, s0 = fit_volatility(m, mu, b.W, b.dW)
+            fitted, s0 = link_volatility(m, sigma, phi, b.W, b.dW, projection, level.scales, jacobians)
             change = float((fitted - sigma).abs().max())
             sigma = inner.update(sigma, fitted).clamp_min(SIGMA_FLOOR * m.alpha)
             if change < 1e-10 * m.alpha:

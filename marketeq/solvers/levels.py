@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from marketeq.model.brownian import Brownian
 from marketeq.model.market import MarketModel
 from marketeq.model.rollout import RatesFn
+from marketeq.solvers.benefits import BenefitToRate
 from marketeq.solvers.fixed_point import AndersonMixer, RoundCheck
 from marketeq.solvers.networks import PolicyNet, Scales
 from marketeq.solvers.quadratic import FeedbackTable
@@ -35,6 +36,8 @@ class Level:
         self.linear = model.cost.q == 2.0
         self.policy: FeedbackTable | PolicyNet = (
             FeedbackTable(model) if self.linear else PolicyNet(model, hidden).to(model.device, model.dtype))
+        # Power costs: the network's output is the agents' marginal benefit, mapped to their rates.
+        self.to_rate = None if self.linear else BenefitToRate(model, self.scales.rate.to(model.device))
         self.market = GridMarket(model.n_steps + 1, model.alpha, model.frictionless_s0).to(model.device,
                                                                                              model.dtype)
         self.mixer = AndersonMixer(positive=True)
@@ -56,9 +59,10 @@ class Level:
         dtype = next(policy.parameters()).dtype
         times = times.to(dtype)
         gains = policy.grid_gains(times)
+        to_rate = self.to_rate or (lambda out: out)
 
         def rates(k: int, D: Tensor, W: Tensor) -> Tensor:
-            r = policy(times[k], D.to(dtype), W.to(dtype), gains[k]).to(D.dtype)
+            r = to_rate(policy(times[k], D.to(dtype), W.to(dtype), gains[k])).to(D.dtype)
             return r - r.mean(-1, keepdim=True)
 
         return rates
