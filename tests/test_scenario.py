@@ -98,7 +98,7 @@ def test_e2_carries_the_model_md_parameters():
     assert (m.alpha, m.beta, m.supply, m.horizon, m.steps) == (1.0, 2.0, 1.0, 0.4, 100)
     assert (e2.frictions.lam, e2.frictions.q) == (1e-2, 1.5)
     assert e2.gammas == [1.0, 2.0] and e2.xis == [3.0, -3.0]
-    assert e2.solver.mu_mode == "learned"
+    assert e2.solver.adaptive  # no [solver] table: the defaults
 
 
 def test_e3_is_e1_with_power_cost():
