@@ -11,7 +11,9 @@ Per scheme and member: the outer error after each round (sup over t of |sigma - 
 sweep's answer, whose own fixed-point residual is printed), the rounds to reach 1e-8, and the wall time (one
 thread). Nothing here is random: the exact best response and market use no paths.
 
-    python scripts/outer_schemes.py [--seed 0] [--members 20] [--rounds 30]
+    python scripts/outer_schemes.py [--seed 0] [--members 20] [--rounds 30] [--quick]
+
+--quick: the first 4 members (a check of the pipeline).
 """
 
 from __future__ import annotations
@@ -68,7 +70,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the family generator")
     parser.add_argument("--members", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=30, help="rounds at most for the round schemes")
+    parser.add_argument("--quick", action="store_true", help="the first 4 members only")
     args = parser.parse_args()
+    if args.quick:
+        args.members = min(args.members, 4)
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
     family = [member(rng, i) for i in range(args.members)]
@@ -102,7 +107,7 @@ def main() -> None:
                 {"generator_seed": args.seed, "tables": [{"caption": "Outer error = sup_t |sigma - sigma*| / "
                                                                      "sigma* after each round, from sigma = alpha",
                                                           "columns": columns, "rows": rows}],
-                 "notes": [summary], "members": per_member, "transcript": transcript.text}, seeds=[])
+                 "notes": [summary], "members": per_member, "transcript": transcript.text}, seeds=[], quick=args.quick)
 
 
 if __name__ == "__main__":

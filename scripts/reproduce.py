@@ -62,7 +62,7 @@ STEPS = (
     Step("bench_scale", "bench_scale.py", (), ("--quick",), ("bench_scale",)),
     Step("bench_device", "bench_device.py", ("--record",), ("--quick", "--record"), ("bench_device",)),
     Step("family_default", "bench_family.py", (), ("--quick",), ("family_default",)),
-    Step("outer_schemes", "outer_schemes.py", (), ("--members", "4"), ("outer_schemes",)),
+    Step("outer_schemes", "outer_schemes.py", (), ("--quick",), ("outer_schemes",)),
     Step(
         "bench_rl", "bench_rl.py", ("--record", "--quiet"), ("--quick", "--record", "--quiet"), ("bench_rl",)
     ),
