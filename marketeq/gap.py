@@ -168,7 +168,7 @@ MarketFn = Callable[[Brownian], Paths]
 def rebuild_market(result: RunResult, model: MarketModel) -> MarketFn | None:
     """A function simulating the run's market and policy on new increments, when it can be rebuilt from the
     result (an oracle by name, a solver from its stored weights) and reproduces the stored test paths."""
-    from marketeq.api import SOLVERS
+    from marketeq.api import SOLVERS, build_solver
     from marketeq.oracles import ORACLES
     from marketeq.runtime import Runtime
 
@@ -182,9 +182,12 @@ def rebuild_market(result: RunResult, model: MarketModel) -> MarketFn | None:
         dtype = torch.float32 if result.provenance.get("dtype") == "float32" else torch.float64
         try:
             with torch.random.fork_rng(devices=[]):  # building networks must not move the global generator
-                solver = SOLVERS[result.solver](result.scenario, Runtime(model.device, dtype,
-                                                                         result.scenario.run.seed))
+                # the scenario's own solver: its method and schedule (the adaptive one too)
+                solver = build_solver(result.scenario, Runtime(model.device, dtype, result.scenario.run.seed))
             solver.load_weights(result.weights)
+            grids = result.metrics.get("convergence/grids")
+            if grids is not None and hasattr(solver, "reached"):  # the grids an adaptive run answered from
+                solver.reached = int(grids.value)
         except (AttributeError, KeyError, RuntimeError, ValueError):
             return None
         def simulate_fn(brownian: Brownian) -> Paths:

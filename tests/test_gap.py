@@ -156,6 +156,18 @@ def test_a_solver_run_is_rebuilt_from_its_weights(tiny, profile):
     assert rebuild_market(broken, model) is None  # does not reproduce the stored paths: not used
 
 
+def test_an_adaptive_run_is_rebuilt_from_its_weights(quickstart):
+    """The default schedule's answer (grids extrapolated) is rebuilt, so its gap faces the run's own market."""
+    result = marketeq.solve(quickstart.replace(**{"market.steps": 20, "run.test_paths": 100,
+                                                  "run.device": "cpu", "run.dtype": "float64"}))
+    assert result.metrics["convergence/grids"].value >= 2
+    model = MarketModel.from_scenario(result.scenario)
+    again = rebuild_market(result, model)
+    assert again is not None
+    brownian = brownian_test_set(result.scenario.run.seed, 100, model.n_steps, model.dt)
+    np.testing.assert_allclose(again(brownian).numpy().phi, result.paths.phi, rtol=1e-9, atol=1e-12)
+
+
 def test_gap_group_round_trip(tmp_path, quickstart):
     result = marketeq.oracle_result(quickstart.replace(**{"run.test_paths": 100, "market.steps": 10}))
     path = marketeq.write_result(result, tmp_path / "r.h5")
