@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchlib import Transcript, save_record  # noqa: E402
+from benchlib import Transcript, fmt, print_table, save_record  # noqa: E402
 
 from marketeq.oracles import assets_checks as checks  # noqa: E402
 from marketeq.oracles.frictionless_assets import FrictionlessAssets  # noqa: E402
@@ -44,14 +44,7 @@ def read_market(path: Path) -> dict[str, Any]:
 
 
 def table(caption: str, columns: list[str], rows: list[list[Any]]) -> None:
-    TABLES.append({"caption": caption, "columns": columns, "rows": rows})
-    print(f"\n{caption}\n  " + " | ".join(columns))
-    for row in rows:
-        print("  " + " | ".join(str(c) for c in row))
-
-
-def fmt(x: float) -> str:
-    return f"{x:.3g}"
+    print_table(TABLES, caption, columns, rows)
 
 
 def describe(args: dict[str, Any]) -> RiccatiAssets:

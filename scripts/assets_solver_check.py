@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchlib import Transcript, save_record  # noqa: E402
+from benchlib import Transcript, fmt, print_table, save_record  # noqa: E402
 
 import marketeq  # noqa: E402
 from marketeq.oracles.assets_market import AssetsMarket, cost_matrix  # noqa: E402
@@ -43,26 +43,7 @@ TABLES: list[dict[str, Any]] = []
 
 
 def table(caption: str, columns: list[str], rows: list[list[Any]]) -> None:
-    TABLES.append({"caption": caption, "columns": columns, "rows": rows})
-    print(f"\n{caption}\n  " + " | ".join(columns))
-    for row in rows:
-        print("  " + " | ".join(str(c) for c in row))
-
-
-def fmt(x: float) -> str:
-    return f"{x:.3g}"
-
-
-def one_asset(scenario: marketeq.Scenario, i: int) -> marketeq.Scenario:
-    """Asset i of a separable scenario as a one-asset scenario of its own."""
-    m = scenario.market
-    data = scenario.model_dump(by_alias=True)
-    data["market"].update(assets=1, alpha=m.alpha[i][i], beta=m.beta[i], supply=m.supply[i])
-    data["frictions"]["lambda"] = scenario.frictions.lam[i]
-    for agent in data["agents"]:
-        agent["xi"] = agent["xi"][i][i]
-    return marketeq.load_scenario("one.toml", text=marketeq.scenario_to_toml(
-        marketeq.Scenario.model_validate(data)))
+    print_table(TABLES, caption, columns, rows)
 
 
 def clearing_per_asset(result: marketeq.RunResult) -> np.ndarray:
@@ -79,7 +60,7 @@ def separable(seeds: list[int], paths: int) -> dict[int, dict[str, float]]:
         wall = time.perf_counter() - started
         p, out = result.paths, {}
         for i in range(2):
-            alone = marketeq.oracle_result(one_asset(scenario, i).replace(**{"run.seed": seed}))
+            alone = marketeq.oracle_result(scenario.one_asset(i).replace(**{"run.seed": seed}))
             exact = alone.paths.sigma.mean(0)[:-1]
             out[f"sigma_{i + 1}"] = float(np.abs(p.sigma[0, :-1, i, i] / exact - 1.0).max())
             out[f"mu0_{i + 1}"] = abs(float(p.mu[:, 0, i].mean()) / alone.metrics["mu0"].value - 1.0)

@@ -121,3 +121,16 @@ def save_record(name: str, title: str, body: dict[str, Any], *, seeds: list[int]
         record["per_seed"] = {str(seed): metrics for seed, metrics in per_seed.items()}
     target = records_dir() / f"{name}.json"
     return write_bytes_atomically(target, json.dumps(record, indent=1, default=float).encode("utf-8"))
+
+
+def print_table(tables: list[dict[str, Any]], caption: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """Print a table and keep it in ``tables`` (a record's ``tables``)."""
+    tables.append({"caption": caption, "columns": columns, "rows": rows})
+    print(f"\n{caption}\n  " + " | ".join(columns))
+    for row in rows:
+        print("  " + " | ".join(str(c) for c in row))
+
+
+def fmt(x: float) -> str:
+    """A measured number in three significant digits."""
+    return f"{x:.3g}"

@@ -50,22 +50,10 @@ def test_the_frictionless_oracle_is_there_by_name():
     assert result.solver == "oracle:frictionless"
 
 
-def one_asset(scenario: marketeq.Scenario, i: int) -> marketeq.Scenario:
-    """Asset i of a separable scenario as a one-asset scenario of its own."""
-    m = scenario.market
-    data = scenario.model_dump(by_alias=True)
-    data["market"].update(assets=1, alpha=m.alpha[i][i], beta=m.beta[i], supply=m.supply[i])
-    data["frictions"]["lambda"] = scenario.frictions.lam[i]
-    for agent in data["agents"]:
-        agent["xi"] = agent["xi"][i][i]
-    return marketeq.load_scenario("one.toml", text=marketeq.scenario_to_toml(
-        marketeq.Scenario.model_validate(data)))
-
-
 def test_the_separable_scenario_is_two_one_asset_markets():
     both = marketeq.oracle_result(small("assets_2_separable"))
     for i in range(2):
-        alone = marketeq.oracle_result(one_asset(both.scenario, i))
+        alone = marketeq.oracle_result(both.scenario.one_asset(i))
         for key in ("S0", "mu0", "sigma0"):  # exact or deterministic at t = 0: no sampling in them
             assert both.metrics[f"{key}/{i + 1}" if key != "sigma0" else f"sigma0/{i + 1},{i + 1}"].value == \
                 pytest.approx(alone.metrics[key].value, rel=1e-8), key

@@ -147,7 +147,7 @@ def test_the_default_run_of_the_separable_market_matches_two_one_asset_oracles()
     """``marketeq.solve`` on two independent assets: each asset's volatility and return within the must-show's
     0.5% and 1% of its one-asset Riccati oracle (measured: 1e-5), rates that clear exactly, a verdict."""
     from marketeq.scenario_files import load_scenario
-    from tests.test_assets_results import SCENARIOS, one_asset
+    from tests.test_assets_results import SCENARIOS
 
     scenario = load_scenario(SCENARIOS / "assets_2_separable.toml").replace(**{"run.test_paths": 64})
     result = marketeq.solve(scenario)
@@ -156,7 +156,7 @@ def test_the_default_run_of_the_separable_market_matches_two_one_asset_oracles()
     assert m["convergence/converged"].value == 1.0 and m["convergence/time_step_error"].value <= 2e-3
     assert m["clearing"].value < 1e-20 and p.sigma.shape == (64, 101, 2, 2)
     for i in range(2):
-        alone = marketeq.oracle_result(one_asset(scenario, i))
+        alone = marketeq.oracle_result(scenario.one_asset(i))
         exact = alone.paths.sigma.mean(0)[:-1]
         assert np.abs(p.sigma[0, :-1, i, i] / exact - 1.0).max() < 5e-3
         assert abs(p.mu[:, 0, i].mean() / alone.metrics["mu0"].value - 1.0) < 1e-2  # deterministic at t = 0

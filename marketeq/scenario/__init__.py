@@ -236,6 +236,17 @@ class Scenario(Frozen):
                 raise ScenarioError(key, value, f"no such entry (there are {len(target)} agents)") from None
         return validate_data(data, source=None)
 
+    def one_asset(self, i: int) -> Scenario:
+        """Asset ``i`` (0-based) of a separable several-asset scenario (diagonal ``alpha``, costs and ``xi``) as
+        a one-asset scenario of its own."""
+        m = self.market
+        data = self.model_dump(by_alias=True)
+        data["market"].update(assets=1, alpha=m.alpha[i][i], beta=m.beta[i], supply=m.supply[i])
+        data["frictions"]["lambda"] = self.frictions.lam[i]
+        for agent in data["agents"]:
+            agent["xi"] = agent["xi"][i][i]
+        return validate_data(data, source=None)
+
     def with_method(self, **changes: Any) -> Scenario:
         """:meth:`replace` for a switch of method or mode (``{"solver.method": "fbsde"}``): the solver
         settings that the new method or mode never reads go back to their defaults instead of being
