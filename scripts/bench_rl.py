@@ -7,8 +7,9 @@ tanh: one agent facing constant mu and sigma = alpha with a quadratic cost (two 
       whose optimum is the closed form rate = -kappa tanh(kappa (T-t)) (phi - target_t), kappa =
       sqrt(gamma alpha^2 / lambda). Trains an sb3 policy and reports the relative regret
       (J* - J_pi) / (J* - J_no_trade) on 3000 test paths (target: below 5%).
-loop: scenarios/quickstart.toml solved with the pathwise agents' phase (as written) and with each sb3 agents'
-      phase (with the schedule SB3_SCHEDULE below), side by side: sigma_t against the Riccati oracle (target:
+loop: scenarios/quickstart.toml solved by the rounds schedule (the one whose agents' phase is a learner) with the
+      pathwise agents' phase (its default rounds) and with each sb3 agents' phase (with the schedule
+      SB3_SCHEDULE below), side by side: sigma_t against the Riccati oracle (target:
       within 3%), the other oracle errors, and the wall time.
 Runs one thing at a time with one torch thread. Exit code 1 when a target is missed. --quick: 50,000
 transitions, 1000 test paths, the loop cut to two short rounds; the targets are printed but not enforced
@@ -87,7 +88,7 @@ def loop_run(learner: str, args: argparse.Namespace) -> marketeq.RunResult:
     quick = dict(QUICK) if args.quick else {}
     if learner != "pathwise":  # an sb3 agents' phase draws its own episodes: no pathwise batch to shrink
         quick.pop("solver.batch_size", None)
-    changes = {"solver.agent_learner": learner, **quick, **({} if learner == "pathwise" else schedule(args))}
+    changes = {"solver.schedule": "rounds", "solver.agent_learner": learner, **quick, **({} if learner == "pathwise" else schedule(args))}
     scenario = marketeq.load_scenario(QUICKSTART).replace(**changes)
     callbacks = [] if args.quiet else [marketeq.callbacks.ProgressBar()]
     result = marketeq.solve(scenario, callbacks, device="cpu", seed=args.seed)
